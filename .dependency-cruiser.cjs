@@ -1,0 +1,117 @@
+// dependency-cruiser rules: the module-level half of the layering check (ESLint guards the
+// syntax inside node/src/core; this file guards which files may import which).
+//
+// Layers, lowest first; imports only point down (docs/architecture.md):
+//   core -> storage -> transport -> cluster -> api -> server.ts / main.ts / config.ts
+// client/ and cli/ talk to nodes over HTTP only, so neither side imports the other.
+//
+// Type-only imports count too (tsPreCompilationDeps): a type from an upper layer in the core is
+// still a dependency on that layer's design.
+
+const CORE = '^node/src/core/';
+const TEST_FILE = '\\.test\\.ts$';
+const ABOVE_STORAGE = '^node/src/(transport|cluster|api)/|^node/src/(server|main|config)\\.ts$';
+const ABOVE_TRANSPORT = '^node/src/(cluster|api)/|^node/src/(server|main|config)\\.ts$';
+const ABOVE_CLUSTER = '^node/src/api/|^node/src/(server|main)\\.ts$';
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'core-is-self-contained',
+      comment: 'node/src/core is pure: it may import only other core modules (no packages, no other layers).',
+      severity: 'error',
+      from: { path: CORE, pathNot: TEST_FILE },
+      to: { pathNot: CORE },
+    },
+    {
+      name: 'core-tests-are-self-contained',
+      comment: 'Core tests may add only the property-testing library to what the core itself may import.',
+      severity: 'error',
+      from: { path: `${CORE}.*${TEST_FILE}` },
+      to: { pathNot: [CORE, '(^|/)node_modules/fast-check/'] },
+    },
+    {
+      name: 'core-no-node-builtins',
+      comment: 'node/src/core does no I/O, so it never imports a Node builtin, not even in tests.',
+      severity: 'error',
+      from: { path: CORE },
+      to: { dependencyTypes: ['core'] },
+    },
+    {
+      name: 'storage-below-transport',
+      comment: 'Storage is below transport, cluster, api and the server wiring.',
+      severity: 'error',
+      from: { path: '^node/src/storage/' },
+      to: { path: ABOVE_STORAGE },
+    },
+    {
+      name: 'transport-below-cluster',
+      comment: 'Transport is below cluster, api and the server wiring.',
+      severity: 'error',
+      from: { path: '^node/src/transport/' },
+      to: { path: ABOVE_TRANSPORT },
+    },
+    {
+      name: 'cluster-below-api',
+      comment: 'Cluster coordination is below the HTTP API and the server wiring.',
+      severity: 'error',
+      from: { path: '^node/src/cluster/' },
+      to: { path: ABOVE_CLUSTER },
+    },
+    {
+      name: 'api-below-server',
+      comment: 'The API never reaches into the wiring that builds it.',
+      severity: 'error',
+      from: { path: '^node/src/api/' },
+      to: { path: '^node/src/(server|main)\\.ts$' },
+    },
+    {
+      name: 'node-not-to-client-or-cli',
+      comment: 'The node does not depend on its own client or CLI.',
+      severity: 'error',
+      from: { path: '^node/' },
+      to: { path: '^(client|cli)/' },
+    },
+    {
+      name: 'client-not-to-node-or-cli',
+      comment: 'The client talks HTTP only; it must not import node internals or the CLI.',
+      severity: 'error',
+      from: { path: '^client/' },
+      to: { path: '^(node|cli)/' },
+    },
+    {
+      name: 'cli-not-to-node',
+      comment: 'The CLI talks HTTP through the client and starts nodes as processes; it never imports node internals.',
+      severity: 'error',
+      from: { path: '^cli/' },
+      to: { path: '^node/' },
+    },
+    {
+      name: 'no-circular',
+      comment: 'A runtime import cycle makes load order matter and layers meaningless. Type-only cycles are erased at compile time and allowed.',
+      severity: 'error',
+      from: {},
+      to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
+    },
+    {
+      name: 'no-unresolvable',
+      comment: 'An import that cannot be resolved would also escape every rule above.',
+      severity: 'error',
+      from: {},
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^dist/' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      mainFields: ['main', 'types', 'typings'],
+    },
+    reporterOptions: { text: { highlightFocused: true } },
+  },
+};

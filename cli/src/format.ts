@@ -1,0 +1,80 @@
+/**
+ * Output formatting of the CLI. Pure functions from client results to text, unit-tested.
+ */
+import type { GetResult, MemberInfo, NodeStatus, RingInfo, Sibling } from '../../client/src/index';
+
+/** True when the value should be shown as text: a textual content type, or clean UTF-8. */
+export function looksTextual(sibling: Sibling): boolean {
+  const type = sibling.contentType.toLowerCase();
+  if (type.startsWith('text/') || /json|xml|yaml|javascript|x-www-form-urlencoded/.test(type)) return true;
+  if (type.startsWith('image/') || type.startsWith('audio/') || type.startsWith('video/')) return false;
+  // Control characters other than tab and line breaks, or replacement characters from invalid
+  // UTF-8, mean the bytes would garble a terminal.
+  const text = sibling.value.toString('utf8');
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if ((code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) || code === 0xfffd) return false;
+  }
+  return true;
+}
+
+export function siblingsText(bucket: string, key: string, result: GetResult): string {
+  const lines = [`${bucket}/${key} has ${result.values.length} siblings (concurrent values):`];
+  result.values.forEach((sibling, index) => {
+    lines.push('', `[${index + 1}] ${sibling.contentType}  ${sibling.lastModified.toISOString()}  ${sibling.value.length} bytes`);
+    lines.push(looksTextual(sibling) ? sibling.value.toString('utf8').replace(/\n$/, '') : `<binary, ${sibling.value.length} bytes; use --json to see it as base64>`);
+  });
+  lines.push('', `context: ${result.context ?? '(none)'}`);
+  lines.push(`Resolve with: dynamokv put ${bucket} ${key} <value> --context ${result.context ?? '<ctx>'}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function getJson(result: GetResult): string {
+  const values = result.values.map((s) => ({
+    contentType: s.contentType,
+    lastModified: s.lastModified.toISOString(),
+    ...(looksTextual(s) ? { encoding: 'utf8', value: s.value.toString('utf8') } : { encoding: 'base64', value: s.value.toString('base64') }),
+  }));
+  return `${JSON.stringify({ found: result.found, context: result.context ?? null, values })}\n`;
+}
+
+function percent(share: number | undefined): string {
+  return share === undefined ? '-' : `${(share * 100).toFixed(1)}%`;
+}
+
+function liveness(member: MemberInfo): string {
+  const base = member.up === undefined ? '-' : member.up ? 'up' : 'down';
+  return member.self ? `${base} (self)` : base;
+}
+
+/** Left-aligned columns separated by two spaces, header first. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+export function ringText(ring: RingInfo, endpoint: string): string {
+  const facts = [
+    ring.version === undefined ? undefined : `ring version ${ring.version}`,
+    ring.partitionCount === undefined ? undefined : `${ring.partitionCount} partitions`,
+    ring.replicationFactor === undefined ? undefined : `N=${ring.replicationFactor}`,
+  ].filter((f) => f !== undefined);
+  const heading = `${facts.length > 0 ? facts.join(', ') : 'ring'} (as seen by ${endpoint})`;
+  const rows = ring.members.map((m) => [m.id, m.state, liveness(m), percent(m.ownership), m.clientUrl ?? '-', m.peerUrl ?? '-']);
+  return `${heading}\n${table(['ID', 'STATE', 'LIVENESS', 'OWNERSHIP', 'CLIENT', 'PEER'], rows)}\n`;
+}
+
+/** Flattens nested status fields into "a.b: value" lines, so new fields show without code changes. */
+export function statusText(status: NodeStatus): string {
+  const lines: string[] = [];
+  const walk = (prefix: string, value: unknown, depth: number): void => {
+    if (typeof value === 'object' && value !== null && !Array.isArray(value) && depth < 4) {
+      for (const [name, inner] of Object.entries(value)) walk(prefix === '' ? name : `${prefix}.${name}`, inner, depth + 1);
+      return;
+    }
+    lines.push(`${prefix}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  };
+  walk('', status.raw, 0);
+  return `${lines.join('\n')}\n`;
+}

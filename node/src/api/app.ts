@@ -1,0 +1,222 @@
+/**
+ * The client HTTP API as a fastify instance, built from its dependencies so unit tests can drive
+ * it with inject() over an in-memory engine, and server.ts can serve it over a socket.
+ *
+ * Cross-cutting rules live here: raw bodies for every content type, one error handler that speaks
+ * only catalogue codes, 404/405 from the catalogue, request metrics, and the guards that run
+ * before a key route touches anything (shutdown, overload, authentication).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest, type onRequestHookHandler } from 'fastify';
+import type { Logger } from '../log';
+import type { NodeMetrics, Operation } from '../metrics';
+import type { ContextCodec } from './contextToken';
+import { DynamoError, isErrorCode } from './errors';
+import { registerKeyRoutes } from './keyRoutes';
+import type { KeyValueService } from './keyValueService';
+import { registerSystemRoutes, type StatusSource } from './systemRoutes';
+import { sendError, type PathMethods } from './reply';
+import type { ValidationLimits } from './validation';
+
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The `operation` label of the request metrics. */
+    operation?: Operation;
+  }
+}
+
+export interface AppLimits extends ValidationLimits {
+  readonly maxInFlightRequests: number;
+}
+
+export interface AppDeps {
+  readonly service: KeyValueService;
+  readonly contexts: ContextCodec;
+  readonly metrics: NodeMetrics;
+  readonly logger: Logger;
+  readonly limits: AppLimits;
+  readonly status: StatusSource;
+  /** When set, key routes and /v1/status need `Authorization: Bearer <authToken>`. */
+  readonly authToken?: string;
+  /**
+   * More route modules (e.g. the cluster's ring and admin routes). Each registers its routes and
+   * returns their paths, which then get the same 405 handling. Bodies arrive as Buffers; use
+   * jsonBody() from reply.ts for JSON.
+   */
+  readonly extraRoutes?: readonly ((fastify: FastifyInstance) => PathMethods[])[];
+}
+
+/** The app plus the controls server.ts needs for readiness and shutdown. */
+export interface App {
+  readonly fastify: FastifyInstance;
+  /** Client requests currently admitted by the in-flight guard. */
+  inFlightRequests(): number;
+  /** Marks the node as stopping: /readyz turns 503 and key routes refuse new requests. */
+  beginShutdown(): void;
+  setReady(ready: boolean): void;
+}
+
+/** Methods answered with 405 on a known path; others reach the 404 handler. */
+const COMMON_METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+/**
+ * A request must arrive completely (headers and body) within this time. Without it a client
+ * that trickles a body holds an in-flight slot forever, and maxInFlightRequests of them would
+ * lock every other client out.
+ */
+const REQUEST_RECEIVE_TIMEOUT_MS = 30_000;
+/** Headroom for percent-encoding (3 characters per byte) so over-long names reach validation. */
+const PARAM_CHARS_MAX = 65536;
+
+export function buildApp(deps: AppDeps): App {
+  const state = { inFlight: 0, stopping: false, ready: false };
+  const fastify = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // Per-request log lines would cost more than the request; errors are logged below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.limits.maxValueBytes,
+    requestTimeout: REQUEST_RECEIVE_TIMEOUT_MS,
+    exposeHeadRoutes: false,
+    // Our own guard answers from the catalogue while stopping (fastify's default body is not).
+    return503OnClosing: false,
+    routerOptions: { maxParamLength: PARAM_CHARS_MAX },
+    frameworkErrors: (error, request, reply) => {
+      sendError(reply, translateRouterError(error, request.raw.url ?? ''));
+    },
+  });
+
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  fastify.setErrorHandler((error: FastifyError, request, reply) => {
+    const translated = translateError(error, deps.limits);
+    if (translated.code === 'INTERNAL') request.log.error({ err: error, url: request.routeOptions.url }, 'request failed');
+    sendError(reply, translated);
+  });
+  fastify.setNotFoundHandler((_request, reply) => {
+    sendError(reply, new DynamoError('NOT_FOUND'));
+  });
+  fastify.addHook('onResponse', (request, reply, done) => {
+    deps.metrics.requestFinished(request.routeOptions.config.operation ?? 'other', reply.statusCode, reply.elapsedTime / 1000);
+    done();
+  });
+
+  const stoppingGuard: onRequestHookHandler = (_request, reply, done) => {
+    if (!state.stopping) return done();
+    reply.header('connection', 'close');
+    done(new DynamoError('OVERLOADED', 'The node is shutting down; retry on another node.'));
+  };
+  const inFlightGuard: onRequestHookHandler = (_request, reply, done) => {
+    if (state.inFlight >= deps.limits.maxInFlightRequests) return done(new DynamoError('OVERLOADED'));
+    state.inFlight++;
+    // 'close' fires after the answer was sent and also when the client went away first, so the
+    // slot is always returned ('finish' alone would leak a slot per aborted request).
+    reply.raw.once('close', () => {
+      state.inFlight--;
+    });
+    done();
+  };
+  const authGuard = bearerGuard(deps.authToken);
+  const guards = authGuard === undefined ? [stoppingGuard, inFlightGuard] : [stoppingGuard, inFlightGuard, authGuard];
+
+  const keyPaths = registerKeyRoutes(fastify, { service: deps.service, contexts: deps.contexts, metrics: deps.metrics, limits: deps.limits, guards });
+  const systemPaths = registerSystemRoutes(fastify, {
+    metrics: deps.metrics,
+    status: deps.status,
+    inFlightRequests: () => state.inFlight,
+    isReady: () => state.ready && !state.stopping,
+    statusGuards: authGuard === undefined ? [] : [authGuard],
+  });
+  const extraPaths = (deps.extraRoutes ?? []).flatMap((register) => register(fastify));
+  rejectOtherMethods(fastify, [...keyPaths, ...systemPaths, ...extraPaths]);
+
+  return {
+    fastify,
+    inFlightRequests: () => state.inFlight,
+    beginShutdown: () => {
+      state.stopping = true;
+    },
+    setReady: (ready) => {
+      state.ready = ready;
+    },
+  };
+}
+
+/** Fastify's own errors become catalogue codes; anything unknown is INTERNAL (and logged). */
+function translateError(error: FastifyError, limits: AppLimits): DynamoError {
+  if (error instanceof DynamoError) return error;
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new DynamoError('VALUE_TOO_LARGE', `The value is larger than ${limits.maxValueBytes} bytes, the limit of this node.`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new DynamoError('CONTENT_TYPE_INVALID');
+    default:
+      break;
+  }
+  if (isErrorCode(error.code)) return new DynamoError(error.code);
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) return new DynamoError('REQUEST_INVALID', `The request is malformed: ${error.message}`);
+  return new DynamoError('INTERNAL');
+}
+
+/**
+ * The router refuses a path whose percent-escapes do not decode to UTF-8. Say which name was
+ * bad: /v1/buckets/{bucket}/keys/{key} has the bucket in segment 3.
+ */
+function translateRouterError(error: FastifyError, rawUrl: string): DynamoError {
+  const segments = (rawUrl.split('?')[0] ?? '').split('/');
+  if (segments[1] === 'v1' && segments[2] === 'buckets') {
+    const bucketDecodes = tryDecode(segments[3] ?? '');
+    const code = bucketDecodes ? 'KEY_INVALID' : 'BUCKET_INVALID';
+    return new DynamoError(code, `The ${bucketDecodes ? 'key' : 'bucket'} is not valid percent-encoded UTF-8 or is too long.`);
+  }
+  return error.code === 'FST_ERR_BAD_URL' ? new DynamoError('REQUEST_INVALID', 'The path is not valid percent-encoded UTF-8.') : new DynamoError('NOT_FOUND');
+}
+
+function tryDecode(segment: string): boolean {
+  try {
+    decodeURIComponent(segment);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A known path with an unsupported method answers 405 with Allow, not fastify's 404. The guard
+ * runs in onRequest, before the body is read, so a refused request costs nothing.
+ */
+function rejectOtherMethods(fastify: FastifyInstance, paths: readonly PathMethods[]): void {
+  for (const { url, methods } of paths) {
+    const others = COMMON_METHODS.filter((m) => !methods.includes(m));
+    const allow = [...methods].sort().join(', ');
+    const refuse = () => new DynamoError('METHOD_NOT_ALLOWED', `Allowed methods: ${allow}.`, { allow });
+    fastify.route({
+      method: others,
+      url,
+      config: { operation: 'other' },
+      onRequest: (_request, _reply, done) => done(refuse()),
+      handler: async () => {
+        throw refuse();
+      },
+    });
+  }
+}
+
+function bearerGuard(token: string | undefined): onRequestHookHandler | undefined {
+  if (token === undefined) return undefined;
+  const expected = digest(token);
+  return (request: FastifyRequest, _reply, done) => {
+    const header = request.headers.authorization;
+    if (header === undefined || !header.startsWith('Bearer ')) {
+      return done(new DynamoError('UNAUTHORIZED', undefined, { 'www-authenticate': 'Bearer' }));
+    }
+    // Comparing fixed-length digests keeps the comparison constant-time whatever the length.
+    if (!timingSafeEqual(digest(header.slice('Bearer '.length)), expected)) return done(new DynamoError('FORBIDDEN'));
+    done();
+  };
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}

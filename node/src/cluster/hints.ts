@@ -1,0 +1,131 @@
+/**
+ * Hinted handoff delivery. A node that took a write for an unreachable primary stored the
+ * object plus a hint record (storage/keys hintKey) in one batch. This loop finds hints per
+ * target, waits until the target is up, sends each hinted object there, and only after the
+ * target acknowledged removes the hint, and the local copy too when this node does not own the
+ * partition. Removal is conditional: if a newer write re-hinted the key meanwhile, the hint's
+ * stamp differs and the hint stays for the next round.
+ *
+ * Bounds: at most `batchSize` hints per target per round, `hintsPerSecondMax` overall, and
+ * exponential back-off per target after a failure.
+ */
+import { partitionOf, preferenceList } from '../core/partition';
+import { activeMembers } from '../core/ring';
+import type { StorageEngine } from '../storage/engine';
+import { decodeHintKey, hintRangeForTarget } from '../storage/keys';
+import { encodeObject } from '../storage/objectCodec';
+import type { ObjectStore } from '../storage/objectStore';
+import type { PeerTransport } from '../transport/peerClient';
+import type { Membership } from './membership';
+import { every, type Runtime } from './runtime';
+
+export interface HintOptions {
+  readonly intervalMs: number;
+  readonly batchSize: number;
+  readonly hintsPerSecondMax: number;
+  readonly timeoutMs: number;
+  readonly backoffMaxMs: number;
+}
+
+export interface HintMetrics {
+  delivered(count: number): void;
+  backlog(total: number): void;
+}
+
+export class HintDeliverer {
+  private stopLoop: () => void = () => undefined;
+  private readonly backoff = new Map<string, { untilMs: number; delayMs: number }>();
+  private backlogTotal = 0;
+
+  constructor(
+    private readonly engine: StorageEngine,
+    private readonly store: ObjectStore,
+    private readonly membership: Membership,
+    private readonly transport: PeerTransport,
+    private readonly runtime: Runtime,
+    private readonly metrics: HintMetrics,
+    private readonly options: HintOptions,
+    private readonly onError: (what: string, error: unknown) => void,
+    /** Called after local copies were dropped, so the node can take a fresh actor id for dots. */
+    private readonly onLocalCopiesDropped: () => void,
+  ) {}
+
+  start(): void {
+    this.stopLoop = every(this.runtime, this.options.intervalMs, () => this.round(), (e) => this.onError('hint delivery', e));
+  }
+
+  stop(): void {
+    this.stopLoop();
+  }
+
+  /** Hints waiting, as counted by the last round. */
+  backlog(): number {
+    return this.backlogTotal;
+  }
+
+  /** One delivery round over every target that has hints; exposed for tests and the simulator. */
+  async round(): Promise<void> {
+    const ring = this.membership.ring();
+    let total = 0;
+    let budget = Math.max(1, Math.floor((this.options.hintsPerSecondMax * this.options.intervalMs) / 1000));
+    for (const member of ring.members) {
+      if (member.id === this.membership.selfId) continue;
+      const range = hintRangeForTarget(member.id);
+      const waiting = await this.engine.count(range);
+      total += waiting;
+      if (waiting === 0 || budget <= 0 || !this.membership.isUp(member.id) || this.backingOff(member.id)) continue;
+      const limit = Math.min(this.options.batchSize, budget);
+      try {
+        const delivered = await this.deliverBatch(member.id, member.peerUrl, limit);
+        budget -= delivered;
+        total -= delivered;
+        this.metrics.delivered(delivered);
+        this.backoff.delete(member.id);
+      } catch (error) {
+        this.membership.recordFailure(member.id);
+        this.backOff(member.id);
+        this.onError(`hint delivery to ${member.id}`, error);
+      }
+    }
+    this.backlogTotal = total;
+    this.metrics.backlog(total);
+  }
+
+  private async deliverBatch(target: string, peerUrl: string, limit: number): Promise<number> {
+    const ring = this.membership.ring();
+    const members = activeMembers(ring).map((m) => m.id);
+    let delivered = 0;
+    let droppedCopies = false;
+    for await (const [rawKey, stamp] of this.engine.scan({ ...hintRangeForTarget(target), limit })) {
+      const hint = decodeHintKey(rawKey);
+      const object = await this.store.read(hint.partition, hint.bucket, hint.key);
+      if (object !== undefined) {
+        await this.transport.call(
+          peerUrl,
+          'replicate',
+          { partition: hint.partition, bucket: hint.bucket, key: hint.key, object: encodeObject(object), sync: true },
+          this.options.timeoutMs,
+        );
+      }
+      const owned = preferenceList(ring.plan, partitionOf(hint.bucket, hint.key, ring.partitionCount), members).primaries.includes(this.membership.selfId);
+      const dropped = await this.store.removeHint(target, hint.partition, hint.bucket, hint.key, stamp, !owned);
+      if (dropped) droppedCopies = true;
+      delivered++;
+    }
+    // Dots must never repeat. Once this node forgot its copy of a key it may later coordinate
+    // a write for that key again, so it first takes a new actor id.
+    if (droppedCopies) this.onLocalCopiesDropped();
+    return delivered;
+  }
+
+  private backingOff(target: string): boolean {
+    const state = this.backoff.get(target);
+    return state !== undefined && state.untilMs > this.runtime.nowMs();
+  }
+
+  private backOff(target: string): void {
+    const previous = this.backoff.get(target)?.delayMs ?? this.options.intervalMs;
+    const delayMs = Math.min(previous * 2, this.options.backoffMaxMs);
+    this.backoff.set(target, { untilMs: this.runtime.nowMs() + delayMs, delayMs });
+  }
+}

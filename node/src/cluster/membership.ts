@@ -1,0 +1,244 @@
+/**
+ * Membership: this node's copy of the ring, gossip, heartbeats and liveness.
+ *
+ * - The ring (core/ring.ts) is persisted in the node's own storage, so a restart keeps it.
+ * - Every gossip interval the node pings every member (a heartbeat for phi accrual) and swaps
+ *   rings with one random member; the newer version wins (core mergeRings).
+ * - Joins and leaves are explicit. A join request goes to any member, which forwards it to the
+ *   claimant (the lowest-id normal member), the one node that changes the ring; this keeps ring
+ *   versions on a single history.
+ * - Liveness is local: phi accrual over heartbeats, and any failed call to a node counts as
+ *   evidence until the next successful reply.
+ */
+import { DEFAULT_PHI_OPTIONS, PhiAccrualDetector, type PhiOptions } from '../core/phi';
+import { activeMembers, addMember, claimant, createRing, findMember, mergeRings, ownershipShares, removeMember, setBucketProps, type BucketProps, type Member, type RingChange, type RingState } from '../core/ring';
+import type { StorageEngine } from '../storage/engine';
+import { metaKey } from '../storage/keys';
+import { PeerCallError, type PeerTransport } from '../transport/peerClient';
+import { decodeRing, packMessage, unpackMessage } from '../transport/peerMessages';
+import { every, type Runtime } from './runtime';
+
+export interface MembershipOptions {
+  readonly self: Omit<Member, 'state'>;
+  readonly partitionCount: number;
+  readonly replicationFactor: number;
+  readonly gossipIntervalMs: number;
+  readonly peerTimeoutMs: number;
+  readonly phi?: PhiOptions;
+}
+
+export interface MemberView extends Member {
+  readonly up: boolean;
+  readonly phi: number;
+  readonly lastHeartbeatMsAgo: number | null;
+  readonly ownership: number;
+  readonly self: boolean;
+}
+
+/** A coded failure of a membership operation; the API maps `code` through the error catalogue. */
+export class MembershipError extends Error {
+  constructor(
+    readonly code: 'MEMBERSHIP_CONFLICT' | 'QUORUM_UNAVAILABLE' | 'PARAMETER_INVALID',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'MembershipError';
+  }
+}
+
+const RING_META = 'ring';
+
+export class Membership {
+  private current!: RingState;
+  private readonly detectors = new Map<string, PhiAccrualDetector>();
+  private readonly lastFailureMs = new Map<string, number>();
+  private stopLoop: () => void = () => undefined;
+  private readonly listeners: ((ring: RingState) => void)[] = [];
+
+  constructor(
+    private readonly engine: StorageEngine,
+    private readonly transport: PeerTransport,
+    private readonly runtime: Runtime,
+    private readonly options: MembershipOptions,
+    private readonly onError: (what: string, error: unknown) => void,
+  ) {}
+
+  get selfId(): string {
+    return this.options.self.id;
+  }
+
+  ring(): RingState {
+    return this.current;
+  }
+
+  onRingChange(listener: (ring: RingState) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async start(): Promise<void> {
+    const stored = await this.engine.get(metaKey(RING_META));
+    if (stored !== undefined) {
+      this.current = decodeRing(unpackMessage(stored));
+      await this.refreshSelfAddress();
+    } else {
+      const clusterId = Math.floor(this.runtime.random() * 2 ** 48).toString(16).padStart(12, '0');
+      await this.adopt(createRing(clusterId, this.options.self, this.options.partitionCount, this.options.replicationFactor));
+    }
+    // Ping at once, so a restarted node knows who is up before its first client request.
+    this.tick().catch((e) => this.onError('gossip', e));
+    this.stopLoop = every(this.runtime, this.options.gossipIntervalMs, () => this.tick(), (e) => this.onError('gossip', e));
+  }
+
+  stop(): void {
+    this.stopLoop();
+  }
+
+  /** Is `id` reachable in this node's judgement? This node is always up to itself. */
+  isUp(id: string): boolean {
+    if (id === this.selfId) return true;
+    const detector = this.detectors.get(id);
+    if (detector === undefined) return false;
+    const now = this.runtime.nowMs();
+    const failedAt = this.lastFailureMs.get(id);
+    if (failedAt !== undefined && failedAt >= (detector.lastHeartbeatAtMs ?? 0)) return false;
+    return detector.isAvailable(now);
+  }
+
+  /** Evidence from any call: a reply is a heartbeat, an unreachable peer a failure. */
+  recordReply(id: string): void {
+    this.detectorFor(id).heartbeat(this.runtime.nowMs());
+    this.lastFailureMs.delete(id);
+  }
+
+  recordFailure(id: string): void {
+    this.lastFailureMs.set(id, this.runtime.nowMs());
+  }
+
+  member(id: string): Member | undefined {
+    return findMember(this.current, id);
+  }
+
+  members(): MemberView[] {
+    const shares = ownershipShares(this.current);
+    const now = this.runtime.nowMs();
+    return this.current.members.map((m) => {
+      const detector = this.detectors.get(m.id);
+      const last = detector?.lastHeartbeatAtMs;
+      return {
+        ...m,
+        self: m.id === this.selfId,
+        up: this.isUp(m.id),
+        phi: m.id === this.selfId || detector === undefined ? 0 : Math.round(detector.phi(now) * 100) / 100,
+        lastHeartbeatMsAgo: m.id === this.selfId ? 0 : last === undefined ? null : now - last,
+        ownership: shares[m.id] ?? 0,
+      };
+    });
+  }
+
+  // ---- peer handlers ----
+
+  async handleGossip(remote: RingState): Promise<RingState> {
+    await this.absorb(remote);
+    return this.current;
+  }
+
+  async handleJoin(member: Omit<Member, 'state'>): Promise<RingState> {
+    return this.changeAtClaimant(() => addMember(this.current, member), (url) => this.transport.call(url, 'join', { member }, this.options.peerTimeoutMs));
+  }
+
+  async handleLeave(id: string): Promise<RingState> {
+    return this.changeAtClaimant(() => removeMember(this.current, id), (url) => this.transport.call(url, 'leave', { id }, this.options.peerTimeoutMs));
+  }
+
+  async handleBucketProps(bucket: string, props: BucketProps): Promise<RingState> {
+    return this.changeAtClaimant(() => setBucketProps(this.current, bucket, props), (url) => this.transport.call(url, 'bucketProps', { bucket, props }, this.options.peerTimeoutMs));
+  }
+
+  // ---- admin operations ----
+
+  /** Joins the cluster that `seedPeerUrl` belongs to; this node's own ring is replaced. */
+  async join(seedPeerUrl: string): Promise<RingState> {
+    if (activeMembers(this.current).length > 1) throw new MembershipError('MEMBERSHIP_CONFLICT', `${this.selfId} is already in a cluster; leave it first`);
+    const { ring } = await this.transport.call(seedPeerUrl, 'join', { member: this.options.self }, this.options.peerTimeoutMs);
+    if (ring.partitionCount !== this.options.partitionCount || ring.replicationFactor !== this.options.replicationFactor) {
+      throw new MembershipError('MEMBERSHIP_CONFLICT', `the seed's cluster has Q=${ring.partitionCount} N=${ring.replicationFactor}, this node Q=${this.options.partitionCount} N=${this.options.replicationFactor}`);
+    }
+    await this.adopt(ring);
+    return ring;
+  }
+
+  async leave(id: string): Promise<RingState> {
+    return this.handleLeave(id);
+  }
+
+  // ---- internals ----
+
+  private async changeAtClaimant(change: () => RingChange, forward: (claimantPeerUrl: string) => Promise<{ ring: RingState }>): Promise<RingState> {
+    const claimantId = claimant(this.current);
+    if (claimantId !== undefined && claimantId !== this.selfId) {
+      const target = findMember(this.current, claimantId)!;
+      const { ring } = await forward(target.peerUrl);
+      await this.absorb(ring);
+      return this.current;
+    }
+    const result = change();
+    if (!result.ok) throw new MembershipError(result.error === 'ALREADY_MEMBER' || result.error === 'LAST_MEMBER' ? 'MEMBERSHIP_CONFLICT' : 'PARAMETER_INVALID', result.message);
+    await this.adopt(result.ring);
+    return this.current;
+  }
+
+  private async absorb(remote: RingState): Promise<void> {
+    const merged = mergeRings(this.current, remote);
+    if ('error' in merged) throw new MembershipError('MEMBERSHIP_CONFLICT', 'the other node belongs to a different cluster or ring configuration');
+    if (merged.changed) await this.adopt(merged.ring);
+  }
+
+  private async adopt(ring: RingState): Promise<void> {
+    await this.engine.put(metaKey(RING_META), packMessage(ring), { sync: true });
+    this.current = ring;
+    for (const listener of this.listeners) listener(ring);
+  }
+
+  /** After a restart on new addresses (a new pod IP), the claimant records them through a join. */
+  private async refreshSelfAddress(): Promise<void> {
+    const me = findMember(this.current, this.selfId);
+    if (me === undefined || (me.clientUrl === this.options.self.clientUrl && me.peerUrl === this.options.self.peerUrl)) return;
+    if (activeMembers(this.current).length === 1) {
+      const change = addMember(this.current, this.options.self);
+      if (change.ok) await this.adopt(change.ring);
+    }
+  }
+
+  private detectorFor(id: string): PhiAccrualDetector {
+    let detector = this.detectors.get(id);
+    if (detector === undefined) {
+      detector = new PhiAccrualDetector(this.options.phi ?? DEFAULT_PHI_OPTIONS);
+      this.detectors.set(id, detector);
+    }
+    return detector;
+  }
+
+  private async tick(): Promise<void> {
+    const others = this.current.members.filter((m) => m.id !== this.selfId && m.state !== 'left');
+    if (others.length === 0) return;
+    await Promise.all(others.map((m) => this.ping(m)));
+    const partner = others[Math.floor(this.runtime.random() * others.length)]!;
+    try {
+      const { ring } = await this.transport.call(partner.peerUrl, 'gossip', { ring: this.current }, this.options.peerTimeoutMs);
+      this.recordReply(partner.id);
+      await this.absorb(ring);
+    } catch (error) {
+      if (error instanceof PeerCallError && error.unreachable) this.recordFailure(partner.id);
+      else throw error;
+    }
+  }
+
+  private async ping(member: Member): Promise<void> {
+    try {
+      await this.transport.call(member.peerUrl, 'ping', { from: this.selfId }, this.options.peerTimeoutMs);
+      this.recordReply(member.id);
+    } catch {
+      this.recordFailure(member.id);
+    }
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * What this node does for its peers: one function per peer method, each a thin call into the
+ * coordinator or membership.
+ */
+import { decodeContext } from '../core/context';
+import type { ConflictMode } from '../core/version';
+import { encodeObject } from '../storage/objectCodec';
+import type { PeerHandlers } from '../transport/peerServer';
+import type { Coordinator } from './coordinator';
+import type { Membership } from './membership';
+
+export function buildPeerHandlers(coordinator: Coordinator, membership: Membership, conflictModeOf: (bucket: string) => ConflictMode): PeerHandlers {
+  return {
+    ping: async () => ({ id: membership.selfId, ringVersion: membership.ring().version }),
+    replicate: async (r) => {
+      await coordinator.applyReplica(r.partition, r.bucket, r.key, r.object, r.sync, r.hintFor, conflictModeOf(r.bucket));
+      return { durable: r.sync };
+    },
+    read: async (r) => {
+      const object = await coordinator.readLocal(r.partition, r.bucket, r.key);
+      return { object: object === undefined ? null : encodeObject(object) };
+    },
+    coordinate: async (r) => {
+      const object = await coordinator.put({
+        bucket: r.bucket,
+        key: r.key,
+        value: { value: r.value, contentType: r.contentType, deleted: r.deleted, lastModifiedMs: r.lastModifiedMs },
+        context: decodeContext(r.context),
+        write: { w: r.w, dw: r.dw, pw: r.pw },
+        conflictMode: conflictModeOf(r.bucket),
+        hops: r.hops,
+      });
+      return { object: encodeObject(object) };
+    },
+    gossip: async (r) => ({ ring: await membership.handleGossip(r.ring) }),
+    join: async (r) => ({ ring: await membership.handleJoin(r.member) }),
+    leave: async (r) => ({ ring: await membership.handleLeave(r.id) }),
+    bucketProps: async (r) => ({ ring: await membership.handleBucketProps(r.bucket, r.props) }),
+  };
+}

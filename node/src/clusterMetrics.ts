@@ -1,0 +1,76 @@
+/**
+ * Cluster metrics of one node: read repair, forwarding, hinted handoff, and this node's view of
+ * the ring. They register on the node's own registry beside the request metrics.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { CoordinatorMetrics } from './cluster/coordinator';
+import type { HintMetrics } from './cluster/hints';
+import type { Membership } from './cluster/membership';
+import { activeMembers } from './core/ring';
+
+export class ClusterMetrics implements CoordinatorMetrics, HintMetrics {
+  private readonly readRepairs: Counter;
+  private readonly forwards: Counter;
+  private readonly hintsDelivered: Counter;
+  private readonly hintBacklog: Gauge;
+  private readonly siblingsDroppedTotal: (count: number) => void;
+
+  constructor(registry: Registry, membership: () => Membership | undefined, siblingsDropped: (count: number) => void) {
+    const registers = [registry];
+    this.siblingsDroppedTotal = siblingsDropped;
+    this.readRepairs = new Counter({ name: 'dynamokv_read_repairs_total', help: 'Replicas repaired after a read found them stale or missing.', registers });
+    this.forwards = new Counter({ name: 'dynamokv_forwarded_writes_total', help: 'Writes this node forwarded to a replica of the key.', registers });
+    this.hintsDelivered = new Counter({ name: 'dynamokv_hints_delivered_total', help: 'Hinted writes delivered to their owner and removed.', registers });
+    this.hintBacklog = new Gauge({ name: 'dynamokv_hint_backlog', help: 'Hinted writes stored on this node waiting for delivery.', registers });
+    new Gauge({
+      name: 'dynamokv_ring_version',
+      help: 'Version of the ring this node holds.',
+      registers,
+      collect() {
+        const m = membership();
+        if (m) this.set(m.ring().version);
+      },
+    });
+    new Gauge({
+      name: 'dynamokv_ring_members',
+      help: 'Members of the ring by state, as this node sees it.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const m = membership();
+        if (!m) return;
+        this.reset();
+        for (const state of ['joining', 'normal', 'leaving', 'left']) this.set({ state }, m.ring().members.filter((x) => x.state === state).length);
+      },
+    });
+    new Gauge({
+      name: 'dynamokv_members_up',
+      help: 'Active ring members this node judges reachable (itself included).',
+      registers,
+      collect() {
+        const m = membership();
+        if (m) this.set(activeMembers(m.ring()).filter((x) => m.isUp(x.id)).length);
+      },
+    });
+  }
+
+  readRepair(count: number): void {
+    this.readRepairs.inc(count);
+  }
+
+  siblingsDropped(count: number): void {
+    this.siblingsDroppedTotal(count);
+  }
+
+  forwarded(): void {
+    this.forwards.inc();
+  }
+
+  delivered(count: number): void {
+    this.hintsDelivered.inc(count);
+  }
+
+  backlog(total: number): void {
+    this.hintBacklog.set(total);
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Wiring of the cluster layer for a real node: peer transport and server, membership, the
+ * coordinator and hint delivery, with the real clock. Like server.ts, nothing clever here.
+ */
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { DynamoError } from './api/errors';
+import { ClusterMetrics } from './clusterMetrics';
+import { CoordinationError, Coordinator } from './cluster/coordinator';
+import { HintDeliverer } from './cluster/hints';
+import { Membership, MembershipError } from './cluster/membership';
+import { buildPeerHandlers } from './cluster/peerHandlers';
+import { realRuntime } from './cluster/runtime';
+import type { NodeConfig } from './config';
+import { ContextDecodeError } from './core/context';
+import type { Logger } from './log';
+import type { NodeMetrics } from './metrics';
+import type { StorageEngine } from './storage/engine';
+import { CorruptObjectError } from './storage/objectCodec';
+import { OverloadedError, type ObjectStore } from './storage/objectStore';
+import { HttpPeerTransport } from './transport/peerClient';
+import { buildPeerServer, type PeerErrorBody } from './transport/peerServer';
+
+export interface RunningCluster {
+  readonly membership: Membership;
+  readonly coordinator: Coordinator;
+  readonly hints: HintDeliverer;
+  readonly peerServer: FastifyInstance;
+  actorId(): string;
+  startLoops(): void;
+  stop(): Promise<void>;
+}
+
+/** Room for a value at the size limit plus the object's metadata and msgpack framing. */
+const PEER_BODY_OVERHEAD_BYTES = 1024 * 1024;
+
+/**
+ * Dots must never repeat for one actor. A node may have lost unsynced writes in a crash, or
+ * dropped hinted copies, so it takes a fresh actor id at every start and after dropping copies.
+ */
+function newActorId(nodeId: string): string {
+  return `${nodeId}.${randomBytes(4).toString('hex')}`;
+}
+
+export async function startCluster(config: NodeConfig, engine: StorageEngine, store: ObjectStore, metrics: NodeMetrics, logger: Logger): Promise<RunningCluster> {
+  const transport = new HttpPeerTransport({ connectionsPerPeer: 32, inFlightPerPeerMax: 4096, poolsMax: 1024, ...(config.peerSecret ? { peerSecret: config.peerSecret } : {}) });
+  const onError = (what: string, error: unknown) => logger.warn({ err: (error as Error).message }, `${what} failed`);
+  const membership = new Membership(
+    engine,
+    transport,
+    realRuntime,
+    {
+      self: { id: config.nodeId, clientUrl: `http://${config.host}:${config.port}`, peerUrl: `http://${config.host}:${config.peerPort}` },
+      partitionCount: config.partitionCount,
+      replicationFactor: config.replicationFactor,
+      gossipIntervalMs: config.gossipIntervalMs,
+      peerTimeoutMs: config.replicaTimeoutMs,
+    },
+    onError,
+  );
+  let membershipReady: Membership | undefined;
+  const clusterMetrics = new ClusterMetrics(metrics.registry, () => membershipReady, (count) => metrics.siblingsDropped(count));
+  let actorId = newActorId(config.nodeId);
+  const coordinator = new Coordinator(store, membership, transport, () => actorId, clusterMetrics, {
+    replicaTimeoutMs: config.replicaTimeoutMs,
+    forwardHopsMax: 1,
+    maxSiblings: config.limits.maxSiblings,
+  });
+  const hints = new HintDeliverer(
+    engine,
+    store,
+    membership,
+    transport,
+    realRuntime,
+    clusterMetrics,
+    { intervalMs: 1000, batchSize: 200, hintsPerSecondMax: 2000, timeoutMs: config.replicaTimeoutMs, backoffMaxMs: 30_000 },
+    onError,
+    () => {
+      actorId = newActorId(config.nodeId);
+    },
+  );
+  const conflictModeOf = (bucket: string) => membership.ring().buckets[bucket]?.conflictMode ?? 'siblings';
+  const peerServer = buildPeerServer({
+    handlers: buildPeerHandlers(coordinator, membership, conflictModeOf),
+    describeError,
+    bodyLimitBytes: config.limits.maxValueBytes + PEER_BODY_OVERHEAD_BYTES,
+    inFlightMax: config.limits.maxInFlightRequests * 4,
+    ...(config.peerSecret ? { peerSecret: config.peerSecret } : {}),
+  });
+  await membership.start();
+  membershipReady = membership;
+  membership.onRingChange((ring) => logger.info({ ringVersion: ring.version, members: ring.members.map((m) => `${m.id}:${m.state}`) }, 'ring changed'));
+  return {
+    membership,
+    coordinator,
+    hints,
+    peerServer,
+    actorId: () => actorId,
+    startLoops: () => hints.start(),
+    stop: async () => {
+      membership.stop();
+      hints.stop();
+      await peerServer.close();
+      await transport.close();
+    },
+  };
+}
+
+/** Maps an error thrown while serving a peer to a status and catalogue code. */
+function describeError(error: unknown): PeerErrorBody {
+  if (error instanceof DynamoError) return { status: error.status, code: error.code, message: error.message };
+  if (error instanceof MembershipError) return { status: error.code === 'MEMBERSHIP_CONFLICT' ? 409 : error.code === 'QUORUM_UNAVAILABLE' ? 503 : 400, code: error.code, message: error.message };
+  if (error instanceof CoordinationError) return { status: 503, code: 'QUORUM_UNAVAILABLE', message: error.message };
+  if (error instanceof OverloadedError) return { status: 503, code: 'OVERLOADED', message: error.message };
+  if (error instanceof CorruptObjectError) return { status: 500, code: 'STORAGE_CORRUPT', message: error.message };
+  if (error instanceof ContextDecodeError) return { status: 400, code: 'CONTEXT_INVALID', message: error.message };
+  return { status: 500, code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
+}

@@ -1,0 +1,354 @@
+/**
+ * The node's configuration: one schema, four sources. For each field the first source that sets
+ * it wins: command-line flag > environment variable (DYNAMOKV_*) > JSON file (--config) >
+ * default. Every value is checked before the node starts, and a bad one stops start-up with a
+ * message naming the field, the value and where it came from (exit code 2 in main.ts).
+ *
+ * Secrets (contextSecret, authToken) come only from the environment or the file: a flag would
+ * show them to anyone who can list processes.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CONTEXT_SECRET_BYTES_MIN } from './api/contextToken';
+import { parseQuorumSpec, type QuorumSpec } from './core/quorum';
+import { DEFAULT_PARTITION_COUNT, DEFAULT_REPLICATION_FACTOR, isValidPartitionCount } from './core/partition';
+import { LOG_LEVELS, type LogLevel } from './log';
+
+export interface Limits {
+  readonly maxBucketBytes: number;
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  readonly maxSiblings: number;
+  readonly maxInFlightRequests: number;
+  readonly maxLockWaiters: number;
+}
+
+export interface NodeConfig {
+  readonly nodeId: string;
+  readonly host: string;
+  readonly port: number;
+  readonly peerPort: number;
+  readonly dataDir: string;
+  readonly partitionCount: number;
+  readonly replicationFactor: number;
+  readonly seeds: readonly string[];
+  /** Default quorums when neither the request nor the bucket sets them. */
+  readonly quorums: { readonly r: QuorumSpec; readonly w: QuorumSpec; readonly dw: QuorumSpec };
+  /** How often this node pings members and gossips the ring. */
+  readonly gossipIntervalMs: number;
+  /** Timeout of one call to another node. */
+  readonly replicaTimeoutMs: number;
+  /** When set, the peer port requires it as a bearer token (and this node sends it). */
+  readonly peerSecret: string | undefined;
+  readonly limits: Limits;
+  readonly syncWrites: boolean;
+  readonly contextSecret: string;
+  /** True when no secret was configured and the development default is in use. */
+  readonly contextSecretIsDefault: boolean;
+  /** When set, /v1 routes need `Authorization: Bearer <authToken>`. */
+  readonly authToken: string | undefined;
+  readonly logLevel: LogLevel;
+  /** Bound on graceful shutdown; after it the node closes storage and exits anyway. */
+  readonly shutdownTimeoutMs: number;
+}
+
+/** Shared by every node that does not set one; fine on a laptop, never in production. */
+export const DEVELOPMENT_CONTEXT_SECRET = 'dynamokv-development-context-secret';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type ConfigResult = { readonly kind: 'help'; readonly text: string } | { readonly kind: 'config'; readonly config: NodeConfig };
+
+type Kind = 'string' | 'integer' | 'boolean' | 'list' | 'secret';
+
+interface Field {
+  readonly key: string;
+  /** Location in the JSON file, e.g. ['limits', 'maxKeyBytes']. */
+  readonly filePath: readonly string[];
+  /** Absent for secrets, which flags must not carry. */
+  readonly flag?: string;
+  readonly aliases?: readonly string[];
+  readonly env: string;
+  readonly kind: Kind;
+  readonly help: string;
+}
+
+function field(key: string, kind: Kind, help: string, extra: { flag?: string | null; aliases?: string[]; group?: string } = {}): Field {
+  const kebab = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const snake = key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+  const flag = extra.flag === null ? undefined : (extra.flag ?? kebab);
+  return { key, kind, help, env: `DYNAMOKV_${snake}`, filePath: extra.group ? [extra.group, key] : [key], aliases: extra.aliases, ...(flag ? { flag } : {}) };
+}
+
+const FIELDS: readonly Field[] = [
+  field('nodeId', 'string', 'Stable id of this node in the ring (required; letters, digits, . _ -).'),
+  field('host', 'string', 'Address the client API listens on (default 127.0.0.1).'),
+  field('port', 'integer', 'Client API port (default 8080).'),
+  field('peerPort', 'integer', 'Port for traffic between nodes (default port + 1000).'),
+  field('dataDir', 'string', 'RocksDB directory (default ./data/<nodeId>).'),
+  field('partitionCount', 'integer', `Partitions Q, a power of two, fixed at cluster creation (default ${DEFAULT_PARTITION_COUNT}).`, { flag: 'partitions', aliases: ['partition-count'] }),
+  field('replicationFactor', 'integer', `Replicas N of every key (default ${DEFAULT_REPLICATION_FACTOR}).`, { flag: 'replication', aliases: ['replication-factor'] }),
+  field('seeds', 'list', 'Comma-separated host:peerPort of seed nodes (default none).'),
+  field('readQuorum', 'string', 'Default r: an integer or one, quorum, all (default quorum).', { flag: 'r' }),
+  field('writeQuorum', 'string', 'Default w: an integer or one, quorum, all (default quorum).', { flag: 'w' }),
+  field('durableWriteQuorum', 'string', 'Default dw: replicas that must fsync before a write is acknowledged (default 0).', { flag: 'dw' }),
+  field('gossipIntervalMs', 'integer', 'Milliseconds between heartbeat and gossip rounds (default 1000).'),
+  field('replicaTimeoutMs', 'integer', 'Timeout of one request to another node in milliseconds (default 2000).'),
+  field('peerSecret', 'secret', 'Shared secret the peer port requires from other nodes (env/file only; default none).', { flag: null }),
+  field('maxBucketBytes', 'integer', 'Longest bucket name in UTF-8 bytes (default 100).', { group: 'limits' }),
+  field('maxKeyBytes', 'integer', 'Longest key in UTF-8 bytes (default 1024).', { group: 'limits' }),
+  field('maxValueBytes', 'integer', 'Largest value in bytes (default 1048576).', { group: 'limits' }),
+  field('maxSiblings', 'integer', 'Siblings kept per key; older ones are dropped and counted (default 100).', { group: 'limits' }),
+  field('maxInFlightRequests', 'integer', 'Client requests served at once; more get 503 OVERLOADED (default 1024).', { group: 'limits' }),
+  field('maxLockWaiters', 'integer', 'Writes queued on one key; more get 503 OVERLOADED (default 128).', { group: 'limits' }),
+  field('syncWrites', 'boolean', 'fsync every write before answering (default false).'),
+  field('contextSecret', 'secret', `HMAC key of context tokens, shared by the cluster, >= ${CONTEXT_SECRET_BYTES_MIN} bytes (env/file only).`, { flag: null }),
+  field('authToken', 'secret', 'Bearer token required on /v1 routes when set (env/file only).', { flag: null }),
+  field('logLevel', 'string', `One of ${LOG_LEVELS.join(', ')} (default info).`),
+  field('shutdownTimeoutMs', 'integer', 'Longest graceful shutdown in milliseconds (default 10000).'),
+];
+
+const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const INTEGER = /^-?[0-9]{1,16}$/;
+
+type RawValue = { readonly value: unknown; readonly source: string };
+
+/**
+ * Reads flags, environment and file, and returns the validated configuration (or the help text).
+ * Throws ConfigError listing every problem found.
+ */
+export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ConfigResult {
+  const flags = parseFlags(argv);
+  if (flags.help === true) return { kind: 'help', text: helpText() };
+  const configPath = stringOrUndefined(flags.config) ?? env.DYNAMOKV_CONFIG;
+  const file = configPath === undefined ? {} : readConfigFile(configPath);
+  const problems: string[] = [];
+  const raw = new Map<string, RawValue>();
+  for (const f of FIELDS) {
+    const found = lookup(f, flags, env, file, configPath ?? '');
+    if (found !== undefined) raw.set(f.key, found);
+  }
+  const config = build(new Reader(raw, problems));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { kind: 'config', config };
+}
+
+function parseFlags(argv: readonly string[]): Record<string, string | boolean | undefined> {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, config: { type: 'string' } };
+  for (const f of FIELDS) {
+    for (const name of [f.flag, ...(f.aliases ?? [])]) {
+      if (name !== undefined) options[name] = { type: f.kind === 'boolean' ? 'boolean' : 'string' };
+    }
+  }
+  try {
+    const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false, allowNegative: true });
+    return values as Record<string, string | boolean | undefined>;
+  } catch (error) {
+    throw new ConfigError([`${(error as Error).message} (see --help)`]);
+  }
+}
+
+function lookup(f: Field, flags: Record<string, string | boolean | undefined>, env: Readonly<Record<string, string | undefined>>, file: Record<string, unknown>, configPath: string): RawValue | undefined {
+  for (const name of [f.flag, ...(f.aliases ?? [])]) {
+    if (name !== undefined && flags[name] !== undefined) return { value: flags[name], source: `--${name}` };
+  }
+  const fromEnv = env[f.env];
+  if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, source: f.env };
+  let node: unknown = file;
+  for (const part of f.filePath) node = isObject(node) ? node[part] : undefined;
+  if (node !== undefined) return { value: node, source: `${configPath}: ${f.filePath.join('.')}` };
+  return undefined;
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ConfigError([`config file ${path}: ${(error as Error).message}`]);
+  }
+  if (!isObject(parsed)) throw new ConfigError([`config file ${path}: must hold a JSON object`]);
+  const unknown = unknownFileKeys(parsed);
+  if (unknown.length > 0) throw new ConfigError(unknown.map((k) => `config file ${path}: unknown field "${k}"`));
+  return parsed;
+}
+
+function unknownFileKeys(file: Record<string, unknown>): string[] {
+  const known = new Set(FIELDS.map((f) => f.filePath.join('.')));
+  const groups = new Set(FIELDS.filter((f) => f.filePath.length > 1).map((f) => f.filePath[0]!));
+  const unknown: string[] = [];
+  for (const [key, value] of Object.entries(file)) {
+    if (groups.has(key) && isObject(value)) {
+      for (const inner of Object.keys(value)) if (!known.has(`${key}.${inner}`)) unknown.push(`${key}.${inner}`);
+    } else if (!known.has(key)) {
+      unknown.push(key);
+    }
+  }
+  return unknown;
+}
+
+/** Typed access to raw values; each getter records a problem instead of throwing. */
+class Reader {
+  constructor(
+    private readonly raw: Map<string, RawValue>,
+    readonly problems: string[],
+  ) {}
+
+  has(key: string): boolean {
+    return this.raw.has(key);
+  }
+
+  source(key: string): string {
+    return this.raw.get(key)?.source ?? 'default';
+  }
+
+  fail(key: string, message: string): void {
+    const found = this.raw.get(key);
+    const shown = found === undefined ? '' : ` (got ${JSON.stringify(redactIfSecret(key, found.value))} from ${found.source})`;
+    this.problems.push(`${key}: ${message}${shown}`);
+  }
+
+  string(key: string, fallback: string, check: (v: string) => string | undefined): string {
+    const found = this.raw.get(key);
+    if (found === undefined) return fallback;
+    if (typeof found.value !== 'string') return this.reject(key, 'must be a string', fallback);
+    const problem = check(found.value);
+    return problem === undefined ? found.value : this.reject(key, problem, fallback);
+  }
+
+  integer(key: string, fallback: number, min: number, max: number): number {
+    const found = this.raw.get(key);
+    if (found === undefined) return fallback;
+    const value = typeof found.value === 'string' && INTEGER.test(found.value) ? Number(found.value) : found.value;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+      return this.reject(key, `must be an integer from ${min} to ${max}`, fallback);
+    }
+    return value;
+  }
+
+  boolean(key: string, fallback: boolean): boolean {
+    const found = this.raw.get(key);
+    if (found === undefined) return fallback;
+    if (typeof found.value === 'boolean') return found.value;
+    if (found.value === 'true') return true;
+    if (found.value === 'false') return false;
+    return this.reject(key, 'must be true or false', fallback);
+  }
+
+  list(key: string, check: (item: string) => string | undefined): string[] {
+    const found = this.raw.get(key);
+    if (found === undefined) return [];
+    const items = typeof found.value === 'string' ? found.value.split(',').map((s) => s.trim()).filter((s) => s !== '') : found.value;
+    if (!Array.isArray(items) || !items.every((i): i is string => typeof i === 'string')) return this.reject(key, 'must be a list of strings', []);
+    for (const item of items) {
+      const problem = check(item);
+      if (problem !== undefined) return this.reject(key, problem, []);
+    }
+    return items;
+  }
+
+  private reject<T>(key: string, message: string, fallback: T): T {
+    this.fail(key, message);
+    return fallback;
+  }
+}
+
+function build(r: Reader): NodeConfig {
+  if (!r.has('nodeId')) r.problems.push('nodeId: required (--node-id, DYNAMOKV_NODE_ID or "nodeId" in the config file)');
+  const nodeId = r.string('nodeId', 'node', (v) => (NODE_ID.test(v) ? undefined : 'must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit'));
+  const port = r.integer('port', 8080, 1, 65535);
+  const peerPort = r.integer('peerPort', port + 1000, 1, 65535);
+  if (!r.has('peerPort') && port + 1000 > 65535) r.problems.push(`peerPort: the default port + 1000 = ${port + 1000} is above 65535; set peerPort`);
+  else if (peerPort === port) r.fail('peerPort', `must differ from port ${port}`);
+  const partitionCount = r.integer('partitionCount', DEFAULT_PARTITION_COUNT, 1, 65536);
+  if (!isValidPartitionCount(partitionCount)) r.fail('partitionCount', 'must be a power of two');
+  const replicationFactor = r.integer('replicationFactor', DEFAULT_REPLICATION_FACTOR, 1, 16);
+  const contextSecret = r.string('contextSecret', DEVELOPMENT_CONTEXT_SECRET, (v) =>
+    Buffer.byteLength(v) >= CONTEXT_SECRET_BYTES_MIN ? undefined : `must be at least ${CONTEXT_SECRET_BYTES_MIN} bytes`,
+  );
+  const authToken = r.has('authToken') ? r.string('authToken', '', (v) => (v.length >= 16 && /^[\x21-\x7e]+$/.test(v) ? undefined : 'must be at least 16 printable ASCII characters')) : undefined;
+  return {
+    nodeId,
+    host: r.string('host', '127.0.0.1', (v) => (isIP(v) !== 0 || HOST_NAME.test(v) ? undefined : 'must be an IP address or a host name')),
+    port,
+    peerPort,
+    dataDir: resolve(r.string('dataDir', `./data/${nodeId}`, (v) => (v.length > 0 ? undefined : 'must not be empty'))),
+    partitionCount,
+    replicationFactor,
+    quorums: {
+      r: quorumField(r, 'readQuorum', 'quorum', replicationFactor),
+      w: quorumField(r, 'writeQuorum', 'quorum', replicationFactor),
+      dw: quorumField(r, 'durableWriteQuorum', 0, replicationFactor),
+    },
+    gossipIntervalMs: r.integer('gossipIntervalMs', 1000, 50, 60_000),
+    replicaTimeoutMs: r.integer('replicaTimeoutMs', 2000, 10, 120_000),
+    peerSecret: r.has('peerSecret') ? r.string('peerSecret', '', (v) => (v.length >= 16 && /^[\x21-\x7e]+$/.test(v) ? undefined : 'must be at least 16 printable ASCII characters')) : undefined,
+    seeds: r.list('seeds', (s) => (/^[^\s:,]+:[0-9]{1,5}$/.test(s) && Number(s.split(':')[1]) <= 65535 ? undefined : `"${s}" is not host:port`)),
+    limits: {
+      maxBucketBytes: r.integer('maxBucketBytes', 100, 1, 4096),
+      maxKeyBytes: r.integer('maxKeyBytes', 1024, 1, 4096),
+      maxValueBytes: r.integer('maxValueBytes', 1024 * 1024, 1, 64 * 1024 * 1024),
+      maxSiblings: r.integer('maxSiblings', 100, 1, 10000),
+      maxInFlightRequests: r.integer('maxInFlightRequests', 1024, 1, 1_000_000),
+      maxLockWaiters: r.integer('maxLockWaiters', 128, 1, 100_000),
+    },
+    syncWrites: r.boolean('syncWrites', false),
+    contextSecret,
+    contextSecretIsDefault: !r.has('contextSecret'),
+    authToken,
+    logLevel: r.string('logLevel', 'info', (v) => ((LOG_LEVELS as readonly string[]).includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`)) as LogLevel,
+    shutdownTimeoutMs: r.integer('shutdownTimeoutMs', 10_000, 100, 600_000),
+  };
+}
+
+/** A quorum default: integer or one/quorum/all, and an integer must fit N. */
+function quorumField(r: Reader, key: string, fallback: QuorumSpec, n: number): QuorumSpec {
+  const text = r.string(key, String(fallback), (v) => (parseQuorumSpec(v) === undefined ? 'must be an integer or one, quorum, all' : undefined));
+  const spec = parseQuorumSpec(text) ?? fallback;
+  if (typeof spec === 'number' && spec > n) r.fail(key, `must not exceed the replication factor ${n}`);
+  return spec;
+}
+
+/** The configuration as it may be logged: secrets replaced. */
+export function describeConfig(config: NodeConfig): Record<string, unknown> {
+  return { ...config, contextSecret: '[redacted]', authToken: config.authToken === undefined ? undefined : '[redacted]', peerSecret: config.peerSecret === undefined ? undefined : '[redacted]' };
+}
+
+export function helpText(): string {
+  const lines = [
+    'Usage: node dist/node/src/main.js --node-id <id> [options]',
+    '',
+    'Starts one dynamokv storage node. Each setting comes from, in order of precedence:',
+    'a flag, an environment variable, the JSON file given by --config, or its default.',
+    '',
+    '  --help                      Print this text and exit.',
+    '  --config <path>             JSON file with any of the fields below (env DYNAMOKV_CONFIG).',
+  ];
+  for (const f of FIELDS) {
+    const flag = f.flag === undefined ? '(no flag)' : `--${f.flag}${f.kind === 'boolean' ? '' : ' <value>'}`;
+    lines.push(`  ${flag.padEnd(28)}${f.help}`);
+    lines.push(`  ${''.padEnd(28)}env ${f.env}, file "${f.filePath.join('.')}"${f.kind === 'boolean' && f.flag ? `, --no-${f.flag}` : ''}`);
+  }
+  lines.push('', 'Exit codes: 0 clean shutdown, 1 runtime failure, 2 invalid configuration.');
+  return lines.join('\n');
+}
+
+function redactIfSecret(key: string, value: unknown): unknown {
+  return FIELDS.find((f) => f.key === key)?.kind === 'secret' ? '[redacted]' : value;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function stringOrUndefined(value: string | boolean | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}

@@ -1,0 +1,252 @@
+/**
+ * The only place that reads, modifies and writes stored objects. Concurrent updates of one key
+ * are serialised by a per-key async lock, so a read-merge-write never loses a concurrent write;
+ * updates of different keys run in parallel. The new object and any extra records (a hint, say)
+ * go to the engine in one batch, so they become visible together or not at all.
+ *
+ * Bounds: at most `maxLockWaiters` updates wait on one key (the next gets OverloadedError, which
+ * the API answers with 503); a lock entry exists only while someone holds or waits for it.
+ * Reads take no lock: a batch is atomic, so a read sees the object before or after an update.
+ */
+import { compareBytes, equalBytes, keySuccessor } from './bytes';
+import { StorageClosedError, type BatchOperation, type StorageEngine } from './engine';
+import { allHintsRange, dataKey, decodeDataKey, decodeHintKey, hintKey, hintRangeForTarget, partitionDataRange } from './keys';
+import { CorruptObjectError, decodeObject, encodeObject } from './objectCodec';
+import type { VersionedObject } from '../core/version';
+
+/** More hint targets than this are not searched for other hints; the local copy is then kept. */
+const HINT_TARGETS_SEARCHED_MAX = 1024;
+
+/** Too many updates are already waiting for the same key. */
+export class OverloadedError extends Error {
+  constructor(readonly waitersMax: number) {
+    super(`more than ${waitersMax} updates are waiting for the same key`);
+    this.name = 'OverloadedError';
+  }
+}
+
+export interface ObjectStoreOptions {
+  /** Updates allowed to wait for one key's lock; one more is refused with OverloadedError. */
+  readonly maxLockWaiters: number;
+}
+
+export interface UpdateOptions {
+  /** fsync before resolving (a durable write). */
+  readonly sync?: boolean;
+  /** Written in the same batch as the object, e.g. a hint record. */
+  readonly extraOperations?: readonly BatchOperation[];
+  /**
+   * When the stored bytes are corrupt, hand `mutate` undefined instead of throwing, so a full
+   * copy from another replica can replace them. Off by default: a plain client write over a
+   * corrupt object must fail rather than forget the siblings it cannot read.
+   */
+  readonly replaceCorrupt?: boolean;
+}
+
+export type Mutation = (current: VersionedObject | undefined) => VersionedObject | undefined;
+
+export interface StoredObject {
+  readonly partition: number;
+  readonly bucket: string;
+  readonly key: string;
+  readonly object: VersionedObject;
+  /** The engine key; pass it as `after` to resume a scan. */
+  readonly rawKey: Uint8Array;
+}
+
+export class ObjectStore {
+  private readonly locks: KeyLocks;
+  private isClosed = false;
+  private operationsInFlight = 0;
+  private drained: (() => void) | undefined;
+
+  constructor(
+    private readonly engine: StorageEngine,
+    options: ObjectStoreOptions,
+  ) {
+    if (!Number.isSafeInteger(options.maxLockWaiters) || options.maxLockWaiters < 0) {
+      throw new RangeError('maxLockWaiters must be a non-negative integer');
+    }
+    this.locks = new KeyLocks(options.maxLockWaiters);
+  }
+
+  /** The object, or undefined when the key was never stored (a deleted key is a tombstone). */
+  async read(partition: number, bucket: string, key: string): Promise<VersionedObject | undefined> {
+    const rawKey = dataKey(partition, bucket, key);
+    const bytes = await this.engine.get(rawKey);
+    return bytes === undefined ? undefined : decodeStored(bytes, rawKey);
+  }
+
+  /** The encoded object as stored (checksum included), e.g. to send to a peer as is. */
+  async readRaw(partition: number, bucket: string, key: string): Promise<Uint8Array | undefined> {
+    return this.engine.get(dataKey(partition, bucket, key));
+  }
+
+  /**
+   * Runs `mutate` on the current object under the key's lock and stores what it returns,
+   * together with `extraOperations`, in one batch. When `mutate` returns undefined nothing is
+   * written (not the extra operations either). Resolves to the object stored afterwards: the
+   * new one, or the unchanged current one when nothing was written.
+   */
+  async update(partition: number, bucket: string, key: string, mutate: Mutation, options: UpdateOptions = {}): Promise<VersionedObject | undefined> {
+    const rawKey = dataKey(partition, bucket, key);
+    return this.withKeyLock(rawKey, async () => {
+      const bytes = await this.engine.get(rawKey);
+      let current: VersionedObject | undefined;
+      try {
+        current = bytes === undefined ? undefined : decodeStored(bytes, rawKey);
+      } catch (error) {
+        if (!(error instanceof CorruptObjectError && options.replaceCorrupt === true)) throw error;
+      }
+      const next = mutate(current);
+      if (next === undefined) return current;
+      const operations: BatchOperation[] = [{ type: 'put', key: rawKey, value: encodeObject(next) }, ...(options.extraOperations ?? [])];
+      await this.engine.batch(operations, { sync: options.sync === true });
+      return next;
+    });
+  }
+
+  /**
+   * The objects of one partition in key order, starting after `after` (a rawKey from an earlier
+   * scan) and stopping after `limit` objects. A corrupt object ends the scan with
+   * CorruptObjectError naming its key.
+   */
+  scanPartition(partition: number, options: { limit?: number; after?: Uint8Array } = {}): AsyncIterable<StoredObject> {
+    this.assertOpen();
+    const range = partitionDataRange(partition);
+    let gte = range.gte;
+    if (options.after !== undefined) {
+      const resume = keySuccessor(options.after);
+      if (compareBytes(resume, gte) > 0) gte = resume;
+    }
+    const entries = this.engine.scan({ gte, lt: range.lt, limit: options.limit });
+    return decodeEntries(entries);
+  }
+
+  /**
+   * Removes the hint for `target` after the target acknowledged the hinted object, but only if
+   * the hint still holds `stamp`: a write that re-hinted the key meanwhile replaced the stamp, so
+   * its hint stays for the next delivery round. With `dropLocalCopy` (this node does not own the
+   * partition) the local object goes too, in the same batch, unless a hint for another target
+   * still needs it. Resolves to true when the local copy was dropped.
+   */
+  async removeHint(target: string, partition: number, bucket: string, key: string, stamp: Uint8Array, dropLocalCopy: boolean): Promise<boolean> {
+    const rawKey = dataKey(partition, bucket, key);
+    // The data key's lock: updates write hints for this key under it too.
+    return this.withKeyLock(rawKey, async () => {
+      const rawHint = hintKey(target, partition, bucket, key);
+      const current = await this.engine.get(rawHint);
+      if (current === undefined || !equalBytes(current, stamp)) return false;
+      const operations: BatchOperation[] = [{ type: 'del', key: rawHint }];
+      const dropCopy = dropLocalCopy && !(await this.otherHintsExist(target, partition, bucket, key));
+      if (dropCopy) operations.push({ type: 'del', key: rawKey });
+      // Not synced: after a crash the hint or copy comes back, and delivering it again is harmless.
+      await this.engine.batch(operations);
+      return dropCopy;
+    });
+  }
+
+  /** Keys with an update holding or waiting for their lock (0 when idle; for tests and metrics). */
+  lockedKeyCount(): number {
+    return this.locks.size;
+  }
+
+  /**
+   * Refuses new updates, waits for the admitted ones (each is bounded), then closes the engine.
+   * The store is handed its engine and is the last user of it at shutdown, so it closes it.
+   */
+  async close(): Promise<void> {
+    this.isClosed = true;
+    if (this.operationsInFlight > 0 || this.locks.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+      });
+    }
+    await this.engine.close();
+  }
+
+  private async withKeyLock<T>(rawKey: Uint8Array, work: () => Promise<T>): Promise<T> {
+    this.assertOpen();
+    const id = Buffer.from(rawKey.buffer, rawKey.byteOffset, rawKey.byteLength).toString('latin1');
+    await this.locks.acquire(id);
+    this.operationsInFlight++;
+    try {
+      return await work();
+    } finally {
+      this.locks.release(id);
+      this.operationsInFlight--;
+      if (this.operationsInFlight === 0 && this.locks.size === 0) this.drained?.();
+    }
+  }
+
+  /**
+   * Whether a hint for this key waits for a target other than `exceptTarget`. Hints are grouped
+   * by target, so this visits each target's range once (one single-entry scan to find the next
+   * target, one point read for this key) instead of scanning every hint.
+   */
+  private async otherHintsExist(exceptTarget: string, partition: number, bucket: string, key: string): Promise<boolean> {
+    const hints = allHintsRange();
+    let gte = hints.gte;
+    for (let searched = 0; searched < HINT_TARGETS_SEARCHED_MAX; searched++) {
+      let first: Uint8Array | undefined;
+      for await (const [rawHint] of this.engine.scan({ gte, lt: hints.lt, limit: 1 })) first = rawHint;
+      if (first === undefined) return false;
+      const { target } = decodeHintKey(first);
+      if (target !== exceptTarget && (await this.engine.get(hintKey(target, partition, bucket, key))) !== undefined) return true;
+      gte = hintRangeForTarget(target).lt;
+    }
+    return true;
+  }
+
+  private assertOpen(): void {
+    if (this.isClosed) throw new StorageClosedError('object store');
+  }
+}
+
+async function* decodeEntries(entries: AsyncIterable<[Uint8Array, Uint8Array]>): AsyncGenerator<StoredObject> {
+  for await (const [rawKey, value] of entries) {
+    const { partition, bucket, key } = decodeDataKey(rawKey);
+    yield { partition, bucket, key, object: decodeStored(value, rawKey), rawKey };
+  }
+}
+
+/** decodeObject, with the key named in the error so an operator can find the bad record. */
+function decodeStored(bytes: Uint8Array, rawKey: Uint8Array): VersionedObject {
+  try {
+    return decodeObject(bytes);
+  } catch (error) {
+    if (!(error instanceof CorruptObjectError)) throw error;
+    throw new CorruptObjectError(`${error.reason} (key ${Buffer.from(rawKey).toString('hex')})`);
+  }
+}
+
+/**
+ * One FIFO queue of waiters per key. The holder hands the lock straight to the next waiter, and
+ * the entry disappears when nobody holds or waits, so the map stays as small as the contention.
+ */
+class KeyLocks {
+  private readonly queues = new Map<string, (() => void)[]>();
+
+  constructor(private readonly waitersMax: number) {}
+
+  get size(): number {
+    return this.queues.size;
+  }
+
+  async acquire(id: string): Promise<void> {
+    const waiters = this.queues.get(id);
+    if (waiters === undefined) {
+      this.queues.set(id, []);
+      return;
+    }
+    if (waiters.length >= this.waitersMax) throw new OverloadedError(this.waitersMax);
+    await new Promise<void>((resolve) => waiters.push(resolve));
+  }
+
+  release(id: string): void {
+    const waiters = this.queues.get(id);
+    const next = waiters?.shift();
+    if (next === undefined) this.queues.delete(id);
+    else next();
+  }
+}

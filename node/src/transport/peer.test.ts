@@ -1,0 +1,113 @@
+/**
+ * The peer protocol over real HTTP on loopback: requests round-trip through msgpack and the
+ * strict decoders, errors keep their catalogue code, a wrong secret is refused, an unreachable
+ * peer is reported as such, and random bytes never get past the decoders.
+ */
+import fc from 'fast-check';
+import type { FastifyInstance } from 'fastify';
+import { createRing } from '../core/ring';
+import { HttpPeerTransport } from './peerClient';
+import { PeerDecodeError, decodeRequest, decodeRing, packMessage, unpackMessage, PEER_METHODS } from './peerMessages';
+import { buildPeerServer, type PeerHandlers } from './peerServer';
+
+const ring = createRing('c1', { id: 'n1', clientUrl: 'http://127.0.0.1:8080', peerUrl: 'http://127.0.0.1:9080' }, 8, 3);
+
+const handlers: PeerHandlers = {
+  ping: async (r) => ({ id: `pong-${r.from}`, ringVersion: 7 }),
+  replicate: async (r) => ({ durable: r.sync }),
+  read: async (r) => ({ object: r.key === 'missing' ? null : Uint8Array.from([1, 2, 3]) }),
+  coordinate: async () => {
+    throw Object.assign(new Error('no quorum'), { code: 'QUORUM_UNAVAILABLE', status: 503 });
+  },
+  gossip: async (r) => ({ ring: r.ring }),
+  join: async () => ({ ring }),
+  leave: async () => ({ ring }),
+  bucketProps: async () => ({ ring }),
+};
+
+async function start(peerSecret?: string): Promise<{ app: FastifyInstance; url: string }> {
+  const app = buildPeerServer({
+    handlers,
+    describeError: (e) => ({ status: (e as { status?: number }).status ?? 500, code: (e as { code?: string }).code ?? 'INTERNAL', message: (e as Error).message }),
+    bodyLimitBytes: 1 << 20,
+    inFlightMax: 100,
+    ...(peerSecret === undefined ? {} : { peerSecret }),
+  });
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  return { app, url: address };
+}
+
+describe('peer transport over loopback', () => {
+  let server: { app: FastifyInstance; url: string };
+  const client = new HttpPeerTransport();
+  beforeAll(async () => {
+    server = await start();
+  });
+  afterAll(async () => {
+    await client.close();
+    await server.app.close();
+  });
+
+  test('calls round-trip typed values', async () => {
+    expect(await client.call(server.url, 'ping', { from: 'n2' }, 1000)).toEqual({ id: 'pong-n2', ringVersion: 7 });
+    expect(await client.call(server.url, 'replicate', { partition: 1, bucket: 'b', key: 'k', object: Uint8Array.from([9]), sync: true }, 1000)).toEqual({ durable: true });
+    expect((await client.call(server.url, 'read', { partition: 1, bucket: 'b', key: 'k' }, 1000)).object).toEqual(Buffer.from([1, 2, 3]));
+    expect((await client.call(server.url, 'read', { partition: 1, bucket: 'b', key: 'missing' }, 1000)).object).toBeNull();
+    expect((await client.call(server.url, 'gossip', { ring }, 1000)).ring).toEqual(ring);
+  });
+
+  test('handler errors keep their code and are not mistaken for an unreachable peer', async () => {
+    const call = client.call(server.url, 'coordinate', { bucket: 'b', key: 'k', value: new Uint8Array(0), contentType: 'x', deleted: false, lastModifiedMs: 1, context: Uint8Array.from([1, 0]), w: 2, dw: 0, pw: 0, hops: 1 }, 1000);
+    await expect(call).rejects.toMatchObject({ code: 'QUORUM_UNAVAILABLE', unreachable: false });
+  });
+
+  test('a closed port is reported as unreachable', async () => {
+    const closed = await start();
+    const url = closed.url;
+    await closed.app.close();
+    await expect(client.call(url, 'ping', { from: 'x' }, 500)).rejects.toMatchObject({ code: 'PEER_UNREACHABLE', unreachable: true });
+  });
+
+  test('with a peer secret, calls without it are refused and calls with it pass', async () => {
+    const guarded = await start('s3cret');
+    const withSecret = new HttpPeerTransport({ connectionsPerPeer: 2, inFlightPerPeerMax: 10, poolsMax: 10, peerSecret: 's3cret' });
+    try {
+      await expect(client.call(guarded.url, 'ping', { from: 'x' }, 1000)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+      expect((await withSecret.call(guarded.url, 'ping', { from: 'x' }, 1000)).id).toBe('pong-x');
+    } finally {
+      await withSecret.close();
+      await guarded.app.close();
+    }
+  });
+});
+
+describe('peer decoders', () => {
+  test('random msgpack values never pass a decoder untyped: they decode fully or throw PeerDecodeError', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...PEER_METHODS), fc.anything(), (method, value) => {
+        try {
+          decodeRequest[method](unpackMessage(packMessage(value)));
+        } catch (e) {
+          expect(e).toBeInstanceOf(PeerDecodeError);
+        }
+      }),
+    );
+  });
+
+  test('random bytes are rejected as PeerDecodeError or decode to something a decoder then checks', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        try {
+          decodeRequest.replicate(unpackMessage(bytes));
+        } catch (e) {
+          expect(e).toBeInstanceOf(PeerDecodeError);
+        }
+      }),
+    );
+  });
+
+  test('a ring naming unknown owners is refused', () => {
+    const bad = { ...ring, plan: { ...ring.plan, owners: ring.plan.owners.map(() => ['ghost']) } };
+    expect(() => decodeRing(unpackMessage(packMessage(bad)))).toThrow(PeerDecodeError);
+  });
+});

@@ -1,0 +1,234 @@
+/**
+ * The peer protocol: one msgpack request and one msgpack response per HTTP POST to
+ * /peer/v1/<method> on the peer port. Every decoder checks shapes and types field by field,
+ * so nothing untyped leaks past this module, and a bad message is rejected with a reason.
+ */
+import { Packr } from 'msgpackr';
+import type { BucketProps, Member, MemberState, RingState } from '../core/ring';
+
+export const PEER_PROTOCOL_VERSION = 1;
+export const PEER_CONTENT_TYPE = 'application/msgpack';
+
+export interface ReplicateRequest {
+  readonly partition: number;
+  readonly bucket: string;
+  readonly key: string;
+  /** The object encoded by storage/objectCodec. */
+  readonly object: Uint8Array;
+  readonly sync: boolean;
+  /** Set when the receiver stands in for this unreachable primary (sloppy quorum). */
+  readonly hintFor?: string;
+}
+
+export interface ReadRequest {
+  readonly partition: number;
+  readonly bucket: string;
+  readonly key: string;
+}
+
+export interface CoordinateRequest {
+  readonly bucket: string;
+  readonly key: string;
+  readonly value: Uint8Array;
+  readonly contentType: string;
+  readonly deleted: boolean;
+  readonly lastModifiedMs: number;
+  /** Context bytes as produced by core/context encodeContext (already verified by the receiver of the client call). */
+  readonly context: Uint8Array;
+  readonly w: number;
+  readonly dw: number;
+  readonly pw: number;
+  /** How many forwards this request has taken; a bound against forwarding loops. */
+  readonly hops: number;
+}
+
+export interface PeerMethods {
+  ping: { request: { from: string }; response: { id: string; ringVersion: number } };
+  replicate: { request: ReplicateRequest; response: { durable: boolean } };
+  read: { request: ReadRequest; response: { object: Uint8Array | null } };
+  coordinate: { request: CoordinateRequest; response: { object: Uint8Array } };
+  gossip: { request: { ring: RingState }; response: { ring: RingState } };
+  join: { request: { member: Omit<Member, 'state'> }; response: { ring: RingState } };
+  leave: { request: { id: string }; response: { ring: RingState } };
+  bucketProps: { request: { bucket: string; props: BucketProps }; response: { ring: RingState } };
+}
+
+export type PeerMethod = keyof PeerMethods;
+export type PeerRequest<M extends PeerMethod> = PeerMethods[M]['request'];
+export type PeerResponse<M extends PeerMethod> = PeerMethods[M]['response'];
+
+export const PEER_METHODS: readonly PeerMethod[] = ['ping', 'replicate', 'read', 'coordinate', 'gossip', 'join', 'leave', 'bucketProps'];
+
+export class PeerDecodeError extends Error {
+  constructor(reason: string) {
+    super(`bad peer message: ${reason}`);
+    this.name = 'PeerDecodeError';
+  }
+}
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+export function packMessage(value: unknown): Buffer {
+  return packr.pack(value);
+}
+
+export function unpackMessage(bytes: Uint8Array): unknown {
+  try {
+    return packr.unpack(bytes);
+  } catch (error) {
+    throw new PeerDecodeError(`not msgpack (${(error as Error).message})`);
+  }
+}
+
+// ---- field readers: each checks one field and returns it typed ----
+
+type Fields = Record<string, unknown>;
+
+function record(value: unknown, what: string): Fields {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new PeerDecodeError(`${what} must be a map`);
+  return value as Fields;
+}
+function str(f: Fields, name: string, maxLength = 4096): string {
+  const v = f[name];
+  if (typeof v !== 'string' || v.length > maxLength) throw new PeerDecodeError(`${name} must be a string of at most ${maxLength} characters`);
+  return v;
+}
+function int(f: Fields, name: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const v = f[name];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new PeerDecodeError(`${name} must be an integer in ${min}..${max}`);
+  return v;
+}
+function bool(f: Fields, name: string): boolean {
+  const v = f[name];
+  if (typeof v !== 'boolean') throw new PeerDecodeError(`${name} must be a boolean`);
+  return v;
+}
+function bytes(f: Fields, name: string): Uint8Array {
+  const v = f[name];
+  if (!(v instanceof Uint8Array)) throw new PeerDecodeError(`${name} must be binary`);
+  return v;
+}
+function optionalStr(f: Fields, name: string): string | undefined {
+  return f[name] === undefined || f[name] === null ? undefined : str(f, name, 255);
+}
+
+const MEMBER_STATES: readonly MemberState[] = ['joining', 'normal', 'leaving', 'left'];
+
+function decodeMember(value: unknown, withState: boolean): Member {
+  const f = record(value, 'member');
+  const state = withState ? f.state : 'normal';
+  if (!MEMBER_STATES.includes(state as MemberState)) throw new PeerDecodeError('member state is unknown');
+  return { id: str(f, 'id', 255), clientUrl: str(f, 'clientUrl', 1024), peerUrl: str(f, 'peerUrl', 1024), state: state as MemberState };
+}
+
+/** Bounds for a ring received from the network: a few thousand members, Q up to 65536. */
+const RING_MEMBERS_MAX = 4096;
+
+export function decodeRing(value: unknown): RingState {
+  const f = record(value, 'ring');
+  const members = f.members;
+  if (!Array.isArray(members) || members.length === 0 || members.length > RING_MEMBERS_MAX) throw new PeerDecodeError('ring members must be a non-empty list');
+  const plan = record(f.plan, 'plan');
+  const partitionCount = int(f, 'partitionCount', 1, 65536);
+  const replicationFactor = int(f, 'replicationFactor', 1, 64);
+  const owners = plan.owners;
+  if (!Array.isArray(owners) || owners.length !== partitionCount) throw new PeerDecodeError('plan owners must list every partition');
+  const decodedMembers = members.map((m) => decodeMember(m, true));
+  const ids = new Set(decodedMembers.map((m) => m.id));
+  const decodedOwners = owners.map((list) => {
+    if (!Array.isArray(list) || list.length > replicationFactor || list.some((id) => typeof id !== 'string' || !ids.has(id))) {
+      throw new PeerDecodeError('plan owners must be lists of known member ids');
+    }
+    return list as string[];
+  });
+  return {
+    clusterId: str(f, 'clusterId', 255),
+    version: int(f, 'version', 1),
+    partitionCount,
+    replicationFactor,
+    members: decodedMembers,
+    plan: { partitionCount: int(plan, 'partitionCount', 1, 65536), replicationFactor: int(plan, 'replicationFactor', 1, 64), owners: decodedOwners },
+    buckets: decodeBuckets(f.buckets),
+  };
+}
+
+const BUCKETS_MAX = 10_000;
+
+function decodeBuckets(value: unknown): Record<string, BucketProps> {
+  if (value === undefined || value === null) return {};
+  const f = record(value, 'buckets');
+  const names = Object.keys(f);
+  if (names.length > BUCKETS_MAX) throw new PeerDecodeError('too many bucket entries');
+  return Object.fromEntries(names.map((name) => [name, decodeBucketProps(f[name])]));
+}
+
+export function decodeBucketProps(value: unknown): BucketProps {
+  const f = record(value, 'bucket props');
+  const props: { r?: number; w?: number; dw?: number; conflictMode?: 'siblings' | 'lww' } = {};
+  for (const name of ['r', 'w', 'dw'] as const) if (f[name] !== undefined && f[name] !== null) props[name] = int(f, name, 0, 64);
+  if (f.conflictMode !== undefined && f.conflictMode !== null) {
+    if (f.conflictMode !== 'siblings' && f.conflictMode !== 'lww') throw new PeerDecodeError('conflictMode must be siblings or lww');
+    props.conflictMode = f.conflictMode;
+  }
+  return props;
+}
+
+/** Decoders for requests, by method. Responses reuse them where the shape is the same. */
+export const decodeRequest: { [M in PeerMethod]: (value: unknown) => PeerRequest<M> } = {
+  ping: (v) => ({ from: str(record(v, 'ping'), 'from', 255) }),
+  replicate: (v) => {
+    const f = record(v, 'replicate');
+    const hintFor = optionalStr(f, 'hintFor');
+    return { partition: int(f, 'partition', 0, 65535), bucket: str(f, 'bucket'), key: str(f, 'key'), object: bytes(f, 'object'), sync: bool(f, 'sync'), ...(hintFor === undefined ? {} : { hintFor }) };
+  },
+  read: (v) => {
+    const f = record(v, 'read');
+    return { partition: int(f, 'partition', 0, 65535), bucket: str(f, 'bucket'), key: str(f, 'key') };
+  },
+  coordinate: (v) => {
+    const f = record(v, 'coordinate');
+    return {
+      bucket: str(f, 'bucket'),
+      key: str(f, 'key'),
+      value: bytes(f, 'value'),
+      contentType: str(f, 'contentType', 1024),
+      deleted: bool(f, 'deleted'),
+      lastModifiedMs: int(f, 'lastModifiedMs'),
+      context: bytes(f, 'context'),
+      w: int(f, 'w', 1, 64),
+      dw: int(f, 'dw', 0, 64),
+      pw: int(f, 'pw', 0, 64),
+      hops: int(f, 'hops', 0, 8),
+    };
+  },
+  gossip: (v) => ({ ring: decodeRing(record(v, 'gossip').ring) }),
+  join: (v) => ({ member: decodeMember(record(v, 'join').member, false) }),
+  leave: (v) => ({ id: str(record(v, 'leave'), 'id', 255) }),
+  bucketProps: (v) => {
+    const f = record(v, 'bucketProps');
+    return { bucket: str(f, 'bucket'), props: decodeBucketProps(f.props) };
+  },
+};
+
+export const decodeResponse: { [M in PeerMethod]: (value: unknown) => PeerResponse<M> } = {
+  ping: (v) => {
+    const f = record(v, 'ping response');
+    return { id: str(f, 'id', 255), ringVersion: int(f, 'ringVersion', 0) };
+  },
+  replicate: (v) => ({ durable: bool(record(v, 'replicate response'), 'durable') }),
+  read: (v) => {
+    const f = record(v, 'read response');
+    return { object: f.object === null || f.object === undefined ? null : bytes(f, 'object') };
+  },
+  coordinate: (v) => ({ object: bytes(record(v, 'coordinate response'), 'object') }),
+  gossip: (v) => ({ ring: decodeRing(record(v, 'gossip response').ring) }),
+  join: (v) => ({ ring: decodeRing(record(v, 'join response').ring) }),
+  leave: (v) => ({ ring: decodeRing(record(v, 'leave response').ring) }),
+  bucketProps: (v) => ({ ring: decodeRing(record(v, 'bucketProps response').ring) }),
+};
+
+/** Error body of a failed peer call: the same codes as the client API's catalogue. */
+export function decodePeerError(value: unknown): { code: string; message: string } {
+  const f = record(value, 'error');
+  return { code: str(f, 'code', 64), message: str(f, 'message', 4096) };
+}

@@ -1,0 +1,275 @@
+/**
+ * One simulated run, fully determined by its parameters: build a cluster, run the workload
+ * under a seeded fault schedule, heal, wait for quiescence, read every key once with r=N (read
+ * repair), and check. The same parameters replay the same run exactly; the trace hash (every
+ * delivered message plus every node's final storage) proves it.
+ */
+import { createHash } from 'node:crypto';
+import type { MergeObjects } from '../../node/src/cluster/coordinator';
+import { merge, objectDescends } from '../../node/src/core/dvv';
+import { checkCluster, type CheckStats } from './checker';
+import { Prng } from './prng';
+import { SimCluster } from './simCluster';
+import { CALM_NETWORK, type NetworkFaults, type NetworkStats } from './simNetwork';
+import { BUCKET, History, Workload, type WorkloadOptions } from './workload';
+
+export interface SimParams {
+  readonly seed: number;
+  /** Upper bound of the run's operation count; the seed picks the count between ~1/3 of it and it. */
+  readonly opsMax: number;
+  /** Switches on a merge that drops a sibling of two concurrent objects (the checker's own test). */
+  readonly brokenMerge?: boolean;
+}
+
+export interface SimConfig {
+  readonly nodes: number;
+  readonly partitionCount: number;
+  readonly replicationFactor: number;
+  readonly maxSiblings: number;
+  readonly clockSkewMsMax: number;
+  readonly faults: NetworkFaults;
+  readonly faultEvents: number;
+  readonly workload: WorkloadOptions;
+}
+
+export interface SimStats extends CheckStats {
+  operations: number;
+  operationsOk: number;
+  crashes: number;
+  partitions: number;
+  virtualMs: number;
+  network: NetworkStats;
+  unsyncedLost: number;
+  hintsDelivered: number;
+  readRepairs: number;
+  siblingsDropped: number;
+}
+
+export interface SimResult {
+  readonly seed: number;
+  readonly config: SimConfig;
+  readonly violations: string[];
+  readonly stats: SimStats;
+  readonly traceHash: string;
+  readonly replay: string;
+}
+
+/** Bounds of the phases, in virtual milliseconds. */
+const WORKLOAD_TIME_MS_MAX = 600_000;
+const QUIESCENCE_TIME_MS_MAX = 120_000;
+const QUIESCENCE_STEP_MS = 500;
+const QUIESCENCE_TIME_MS_MIN = 3000;
+const READ_REPAIR_SETTLE_MS = 3000;
+const FINAL_READ_ATTEMPTS = 3;
+
+/** The seed chooses the cluster, the faults and the workload; opsMax only bounds the size. */
+export function configFor(params: SimParams): SimConfig {
+  const p = Prng.derive(params.seed, 'config');
+  const nodes = p.int(3, 5);
+  const clients = p.int(2, 4);
+  const opsTotal = p.int(Math.max(clients, Math.ceil(params.opsMax / 3)), Math.max(clients, params.opsMax));
+  return {
+    nodes,
+    partitionCount: p.pick([4, 8, 16]),
+    replicationFactor: 3,
+    // Mostly a cap no run reaches; sometimes a tiny one, so drops by the cap happen and are checked.
+    maxSiblings: p.chance(0.2) ? 3 : 100,
+    clockSkewMsMax: p.pick([0, 50, 5000]),
+    faults: {
+      delayMsMin: 1,
+      delayMsMax: p.pick([5, 20]),
+      lateProbability: p.pick([0, 0.02, 0.05]),
+      lateDelayMsMax: 800,
+      dropProbability: p.pick([0, 0, 0.01, 0.05, 0.1]),
+      duplicateProbability: p.pick([0, 0.02, 0.05]),
+    },
+    faultEvents: p.int(0, 4),
+    workload: {
+      clients,
+      opsPerClient: Math.ceil(opsTotal / clients),
+      setKeys: p.int(1, 3),
+      plainKeys: p.int(0, 1),
+      thinkMsMax: p.pick([20, 200]),
+      operationTimeoutMs: 5000,
+    },
+  };
+}
+
+export function replayCommand(params: SimParams): string {
+  return `npm run sim -- --seed ${params.seed} --ops ${params.opsMax}${params.brokenMerge ? ' --broken-merge' : ''}`;
+}
+
+/**
+ * A deliberately broken merge for the checker's own test: when two concurrent objects are joined
+ * it drops the lowest sibling, while the merged context still claims to have seen it.
+ */
+export const brokenMerge: MergeObjects = (a, b, options) => {
+  const merged = merge(a, b, options);
+  const concurrent = !objectDescends(a, b) && !objectDescends(b, a);
+  if (!concurrent || merged.siblings.length < 2) return merged;
+  return { context: merged.context, siblings: merged.siblings.slice(1) };
+};
+
+export async function runSimulation(params: SimParams): Promise<SimResult> {
+  const config = configFor(params);
+  const trace = createHash('sha256');
+  const cluster = new SimCluster(
+    {
+      seed: params.seed,
+      nodes: config.nodes,
+      partitionCount: config.partitionCount,
+      replicationFactor: config.replicationFactor,
+      maxSiblings: config.maxSiblings,
+      faults: CALM_NETWORK,
+      clockSkewMsMax: config.clockSkewMsMax,
+      ...(params.brokenMerge ? { mergeObjects: brokenMerge } : {}),
+    },
+    (line, body) => {
+      trace.update(line);
+      trace.update(body);
+    },
+  );
+  const violations: string[] = [];
+  await cluster.start();
+
+  // Faulty phase: the workload runs while the network misbehaves and nodes crash.
+  cluster.network.faults = config.faults;
+  const history = new History();
+  const workload = new Workload(cluster, Prng.derive(params.seed, 'workload'), config.workload, history);
+  const faults = new FaultSchedule(cluster, Prng.derive(params.seed, 'faults'), config);
+  faults.start();
+  workload.start();
+  const workloadDeadline = cluster.runtime.nowMs() + WORKLOAD_TIME_MS_MAX;
+  while (!workload.done() && cluster.runtime.nowMs() < workloadDeadline) await cluster.advanceBy(100);
+  if (!workload.done()) violations.push(`the workload did not finish within ${WORKLOAD_TIME_MS_MAX} virtual ms`);
+
+  // Heal: no more faults, every node back up, then wait until hints are delivered.
+  faults.stop();
+  cluster.network.healPartitions();
+  cluster.network.faults = CALM_NETWORK;
+  for (const slot of cluster.nodes) await cluster.restart(slot.id);
+  const quiescedAtMs = await quiesce(cluster);
+  if (quiescedAtMs === undefined) violations.push(`no quiescence within ${QUIESCENCE_TIME_MS_MAX} virtual ms: hint backlog ${await cluster.hintBacklog()}, all nodes up: ${cluster.allSeeEachOther()}`);
+
+  // Final read-repair pass: every key once with r=N through the coordinators.
+  violations.push(...(await finalReads(cluster, workload.keys())));
+  await cluster.advanceBy(READ_REPAIR_SETTLE_MS);
+
+  const check = await checkCluster(cluster, history, workload.keys());
+  violations.push(...check.violations);
+  for (const slot of cluster.nodes) {
+    for await (const [key, value] of slot.disk.view().scan({ gte: Uint8Array.of(0x00), lt: Uint8Array.of(0xff) })) {
+      trace.update(slot.id);
+      trace.update(key);
+      trace.update(value);
+    }
+  }
+  for (const slot of cluster.nodes) slot.process?.membership.stop();
+  for (const slot of cluster.nodes) slot.process?.hints.stop();
+
+  const stats: SimStats = {
+    ...check.stats,
+    operations: history.operations.length,
+    operationsOk: history.operations.filter((o) => o.outcome === 'ok').length,
+    crashes: cluster.counters.crashes,
+    partitions: faults.partitions,
+    virtualMs: cluster.runtime.nowMs() - 1_700_000_000_000,
+    network: { ...cluster.network.stats },
+    unsyncedLost: cluster.nodes.reduce((sum, n) => sum + n.disk.unsyncedLost, 0),
+    hintsDelivered: cluster.counters.hintsDelivered,
+    readRepairs: cluster.counters.readRepairs,
+    siblingsDropped: cluster.counters.siblingsDropped,
+  };
+  return { seed: params.seed, config, violations, stats, traceHash: trace.digest('hex'), replay: replayCommand(params) };
+}
+
+/** Advances time until no hints wait and every node sees every other; undefined if it never happens. */
+async function quiesce(cluster: SimCluster): Promise<number | undefined> {
+  const startMs = cluster.runtime.nowMs();
+  while (cluster.runtime.nowMs() - startMs < QUIESCENCE_TIME_MS_MAX) {
+    await cluster.advanceBy(QUIESCENCE_STEP_MS);
+    const waitedMs = cluster.runtime.nowMs() - startMs;
+    if (waitedMs >= QUIESCENCE_TIME_MS_MIN && cluster.allSeeEachOther() && (await cluster.hintBacklog()) === 0) return waitedMs;
+  }
+  return undefined;
+}
+
+async function finalReads(cluster: SimCluster, keys: readonly string[]): Promise<string[]> {
+  const problems: string[] = [];
+  const n = cluster.options.replicationFactor;
+  for (const [i, key] of keys.entries()) {
+    let lastError = '';
+    let done = false;
+    for (let attempt = 0; attempt < FINAL_READ_ATTEMPTS && !done; attempt++) {
+      const slot = cluster.nodes[(i + attempt) % cluster.nodes.length]!;
+      const read = slot.process!.coordinator.get({ bucket: BUCKET, key, read: { r: n, pr: 0 }, consistent: false, conflictMode: 'siblings' });
+      try {
+        await cluster.runUntilSettled(read);
+        done = true;
+      } catch (error) {
+        lastError = (error as Error).message;
+        await cluster.advanceBy(1000);
+      }
+    }
+    if (!done) problems.push(`final read of ${key} with r=${n} failed after a heal: ${lastError}`);
+  }
+  return problems;
+}
+
+/**
+ * Crashes and partitions at seeded times during the workload. A crashed node restarts after a
+ * while, sometimes with a stepped clock. At most nodes-1 nodes are down at once.
+ */
+class FaultSchedule {
+  partitions = 0;
+  private active = false;
+  private readonly spanMs: number;
+
+  constructor(
+    private readonly cluster: SimCluster,
+    private readonly prng: Prng,
+    private readonly config: SimConfig,
+  ) {
+    this.spanMs = config.workload.opsPerClient * (config.workload.thinkMsMax / 2 + 60);
+  }
+
+  start(): void {
+    this.active = true;
+    for (let i = 0; i < this.config.faultEvents; i++) {
+      const atMs = this.prng.int(0, this.spanMs);
+      if (this.prng.chance(0.5)) this.schedulePartition(atMs);
+      else this.scheduleCrash(atMs);
+    }
+  }
+
+  stop(): void {
+    this.active = false;
+  }
+
+  private schedulePartition(atMs: number): void {
+    const durationMs = this.prng.int(200, 4000);
+    const { side, rest } = this.prng.split(this.cluster.nodes.map((n) => n.peerUrl));
+    this.cluster.runtime.schedule(() => {
+      if (!this.active) return;
+      this.partitions++;
+      this.cluster.network.partition(side, rest);
+      this.cluster.runtime.schedule(() => {
+        if (this.active) this.cluster.network.healPartitions();
+      }, durationMs);
+    }, atMs);
+  }
+
+  private scheduleCrash(atMs: number): void {
+    const durationMs = this.prng.int(300, 5000);
+    const victim = this.prng.pick(this.cluster.nodes).id;
+    const newSkewMs = this.prng.chance(0.3) ? this.prng.int(-this.config.clockSkewMsMax, this.config.clockSkewMsMax) : undefined;
+    this.cluster.runtime.schedule(() => {
+      if (!this.active || this.cluster.running().length <= 1) return;
+      void this.cluster.crash(victim).then(() => {
+        this.cluster.runtime.schedule(() => {
+          if (this.active) void this.cluster.restart(victim, newSkewMs);
+        }, durationMs);
+      });
+    }, atMs);
+  }
+}
