@@ -2,7 +2,7 @@
 // syntax inside node/src/core; this file guards which files may import which).
 //
 // Layers, lowest first; imports only point down (docs/architecture.md):
-//   core -> storage -> transport -> cluster -> api -> server.ts / main.ts / config.ts
+//   core -> storage -> transport -> cluster -> api -> wiring (node/src/*.ts: server, main, ...)
 // client/ and cli/ talk to nodes over HTTP only, so neither side imports the other.
 //
 // Type-only imports count too (tsPreCompilationDeps): a type from an upper layer in the core is
@@ -10,9 +10,14 @@
 
 const CORE = '^node/src/core/';
 const TEST_FILE = '\\.test\\.ts$';
-const ABOVE_STORAGE = '^node/src/(transport|cluster|api)/|^node/src/(server|main|config)\\.ts$';
-const ABOVE_TRANSPORT = '^node/src/(cluster|api)/|^node/src/(server|main|config)\\.ts$';
-const ABOVE_CLUSTER = '^node/src/api/|^node/src/(server|main)\\.ts$';
+// Modules directly in node/src are the wiring (server.ts, main.ts, clusterWiring.ts, config.ts)
+// and the API's helpers (log.ts, metrics.ts): all above storage, transport and cluster.
+const TOP_LEVEL = '^node/src/[^/]+\\.ts$';
+const ABOVE_STORAGE = ['^node/src/(transport|cluster|api)/', TOP_LEVEL];
+const ABOVE_TRANSPORT = ['^node/src/(cluster|api)/', TOP_LEVEL];
+const ABOVE_CLUSTER = ['^node/src/api/', TOP_LEVEL];
+// The API may use the logger, the metrics registry and the configuration types, nothing else of the wiring.
+const API_HELPERS = '^node/src/(log|metrics|config)\\.ts$';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -61,10 +66,10 @@ module.exports = {
     },
     {
       name: 'api-below-server',
-      comment: 'The API never reaches into the wiring that builds it.',
+      comment: 'The API never reaches into the wiring that builds it (log, metrics and config types excepted).',
       severity: 'error',
       from: { path: '^node/src/api/' },
-      to: { path: '^node/src/(server|main)\\.ts$' },
+      to: { path: TOP_LEVEL, pathNot: API_HELPERS },
     },
     {
       name: 'node-not-to-client-or-cli',

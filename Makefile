@@ -20,7 +20,7 @@ BENCH_ARGS ?=
 .PHONY: help install build typecheck lint test start bench clean
 
 help:
-	@echo 'make start    build, then start a local dynamokv on 127.0.0.1:8080 (ctrl-c stops it)'
+	@echo 'make start    build, then start a local 3-node cluster on 127.0.0.1:8080-8082 (ctrl-c stops it)'
 	@echo 'make test     install if needed, build, lint + layering check, run every test'
 	@echo 'make install  npm ci when node_modules is missing or older than package-lock.json'
 	@echo 'make build    compile TypeScript to dist/'
@@ -48,9 +48,9 @@ lint: install
 test: build lint
 	NODE_OPTIONS=--experimental-vm-modules jest --ci
 
-# One node until replication lands (issue 3); then drop --nodes 1 to get the 3-node local cluster.
+# A local cluster of 3 nodes on 127.0.0.1:8080-8082; ARGS="--nodes 5" etc. change it.
 start: build
-	node dist/cli/src/main.js dev --nodes 1 $(ARGS)
+	node dist/cli/src/main.js dev $(ARGS)
 
 bench: build
 	node dist/bench/nodeBench.js $(BENCH_ARGS)

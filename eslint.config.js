@@ -26,8 +26,15 @@ const BUILTIN_NAMES = builtinModules
 const CORE_PURITY_MESSAGE =
   'node/src/core is pure and deterministic: time, randomness, timers and I/O come in as arguments.';
 
-// Layers above the core; the core may never reach up into them (see docs/architecture.md).
-const UPPER_LAYERS_REGEX = '(^|/)(storage|transport|cluster|api|server|main|config)(/|$)';
+// The core may never reach up (see docs/architecture.md). dependency-cruiser checks resolved
+// paths exactly; these patterns catch the same mistakes in the editor. They assume the core is
+// one flat directory: from node/src/core/x.ts, `../<name>` is a top-level module of node/src
+// (server, config, log, ...) and `../../` leaves node/src altogether.
+const OUTSIDE_CORE_PATTERNS = [
+  { regex: '(^|/)(storage|transport|cluster|api)(/|$)', message: 'node/src/core may not import the layers above it.' },
+  { regex: '^\\.\\./[^/]+$', message: 'node/src/core may not import the wiring or other top-level modules of node/src.' },
+  { regex: '^\\.\\./\\.\\./', message: 'node/src/core may not import anything outside node/src/core.' },
+];
 
 module.exports = defineConfig([
   globalIgnores(['dist/**', 'node_modules/**', 'coverage/**', 'data/**', 'bench/results/**']),
@@ -80,7 +87,7 @@ module.exports = defineConfig([
           patterns: [
             { regex: '^node:', message: CORE_PURITY_MESSAGE },
             { regex: `^(${BUILTIN_NAMES.map(escapeRegex).join('|')})(/|$)`, message: CORE_PURITY_MESSAGE },
-            { regex: UPPER_LAYERS_REGEX, message: 'node/src/core may not import the layers above it.' },
+            ...OUTSIDE_CORE_PATTERNS,
           ],
         },
       ],

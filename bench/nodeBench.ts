@@ -15,113 +15,37 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ContextCache, preload, runLoad, type LoadResult, type Operation } from './lib/load';
-import { cpuSeconds, installExitHandlers, stopProcess } from './lib/processes';
+import { ContextCache, preload } from './lib/load';
+import { BUCKET, COMMON_OPTIONS, COMMON_USAGE, commonSettings, measure, startWatchdog, targetOf, unexpectedAnswers, type CommonSettings, type Measurement, type Phase, type Target } from './lib/measure';
+import { installExitHandlers, stopProcess } from './lib/processes';
 import { dateStamp, formatNumber, machineFacts, machineMarkdown, markdownTable, textTable, writeReport, type Row } from './lib/report';
 import { startBareServer, startDynamoNode, type RunningServer } from './lib/servers';
 
+const PROGRAM = 'nodeBench';
 const repoRoot = path.resolve(__dirname, '..', '..');
-const BUCKET = 'bench';
 const RATIO_GOAL = 0.5;
+const PHASES: readonly Phase[] = [
+  { name: 'GET', getFraction: 1 },
+  { name: 'PUT', getFraction: 0 },
+];
+/** Start-up and preload get this long on top of the phases before the watchdog stops the run. */
+const OVERHEAD_SEC_MAX = 180;
 
 const USAGE = `Usage: node dist/bench/nodeBench.js [options]
-  --duration <s>      measured seconds per phase (default 10)
-  --warmup <s>        warm-up seconds per phase, discarded (default 3)
-  --connections <n>   concurrent connections, closed loop (default 50)
-  --keys <n>          keys, chosen uniformly at random (default 10000)
-  --value-bytes <n>   value size in bytes (default 1024)
-  --node-arg <flag>   extra flag for the dynamokv node, repeatable (e.g. --node-arg=--log-level=warn)
-  --out <file>        markdown report path (default bench/results/node-<date>.md)`;
+${COMMON_USAGE} (default bench/results/node-<date>.md)`;
 
-interface Settings {
-  durationSec: number;
-  warmupSec: number;
-  connections: number;
-  keys: number;
-  valueBytes: number;
-  nodeArgs: string[];
-  outFile: string;
-}
-
-function positiveInteger(name: string, raw: string | undefined, min: number): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    process.stderr.write(`nodeBench: --${name} must be an integer >= ${min}, got ${String(raw)}\n${USAGE}\n`);
-    process.exit(2);
-  }
-  return value;
-}
-
-function readSettings(): Settings {
-  const { values } = parseArgs({
-    options: {
-      duration: { type: 'string', default: '10' },
-      warmup: { type: 'string', default: '3' },
-      connections: { type: 'string', default: '50' },
-      keys: { type: 'string', default: '10000' },
-      'value-bytes': { type: 'string', default: '1024' },
-      'node-arg': { type: 'string', multiple: true, default: [] },
-      out: { type: 'string' },
-      help: { type: 'boolean', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
-  return {
-    durationSec: positiveInteger('duration', values.duration, 1),
-    warmupSec: positiveInteger('warmup', values.warmup, 0),
-    connections: positiveInteger('connections', values.connections, 1),
-    keys: positiveInteger('keys', values.keys, 1),
-    valueBytes: positiveInteger('value-bytes', values['value-bytes'], 1),
-    nodeArgs: values['node-arg'],
-    outFile: values.out ?? path.join('bench', 'results', `node-${dateStamp()}.md`),
-  };
-}
-
-interface Measurement {
-  server: RunningServer;
-  operation: Operation;
-  result: LoadResult;
-  serverCpuPercent: number | undefined;
-  clientCpuPercent: number;
-}
-
-async function measure(server: RunningServer, operation: Operation, settings: Settings, contexts: ContextCache, signal: AbortSignal): Promise<Measurement> {
-  const spec = {
-    baseUrl: server.baseUrl,
-    bucket: BUCKET,
-    keys: settings.keys,
-    valueBytes: settings.valueBytes,
-    connections: settings.connections,
-    getFraction: operation === 'get' ? 1 : 0,
-    contexts,
-  };
-  if (settings.warmupSec > 0) {
-    process.stderr.write(`  ${server.label} ${operation.toUpperCase()}: warm-up ${settings.warmupSec} s\n`);
-    await runLoad({ ...spec, durationSec: settings.warmupSec }, signal);
-  }
-  process.stderr.write(`  ${server.label} ${operation.toUpperCase()}: measuring ${settings.durationSec} s\n`);
-  const cpuBefore = cpuSeconds(server.process.pid);
-  const clientBefore = process.cpuUsage();
-  const result = await runLoad({ ...spec, durationSec: settings.durationSec }, signal);
-  const cpuAfter = cpuSeconds(server.process.pid);
-  const client = process.cpuUsage(clientBefore);
-  const serverCpuPercent = cpuBefore !== undefined && cpuAfter !== undefined && result.durationSec > 0
-    ? ((cpuAfter - cpuBefore) / result.durationSec) * 100
-    : undefined;
-  const clientCpuPercent = result.durationSec > 0 ? ((client.user + client.system) / 1e6 / result.durationSec) * 100 : 0;
-  return { server, operation, result, serverCpuPercent, clientCpuPercent };
+function readSettings(): CommonSettings {
+  const { values } = parseArgs({ options: COMMON_OPTIONS });
+  return commonSettings(PROGRAM, USAGE, values, path.join('bench', 'results', `node-${dateStamp()}.md`));
 }
 
 const HEADER: Row = ['op', 'server', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'ok/total', 'errors', 'server CPU %', 'loadgen CPU %'];
 
 function rowOf(m: Measurement): Row {
-  const stats = m.result.byOperation[m.operation] ?? m.result.all;
+  const stats = m.result.all;
   return [
-    m.operation.toUpperCase(),
-    m.server.label,
+    m.phase.name,
+    m.target.label,
     formatNumber(m.result.throughputRps, 0),
     formatNumber(stats.p50Ms, 2),
     formatNumber(stats.p99Ms, 2),
@@ -133,32 +57,23 @@ function rowOf(m: Measurement): Row {
   ];
 }
 
-function ratioLines(measurements: Measurement[], bare: RunningServer, node: RunningServer): string[] {
+function ratioLines(measurements: Measurement[], bare: Target, node: Target): string[] {
   const lines: string[] = [];
-  for (const operation of ['get', 'put'] as const) {
-    const find = (server: RunningServer) => measurements.find((m) => m.server === server && m.operation === operation);
+  for (const phase of PHASES) {
+    const find = (target: Target) => measurements.find((m) => m.target === target && m.phase === phase);
     const ofBare = find(bare);
     const ofNode = find(node);
     if (ofBare === undefined || ofNode === undefined || ofBare.result.throughputRps === 0) continue;
     const ratio = ofNode.result.throughputRps / ofBare.result.throughputRps;
     const verdict = ratio >= RATIO_GOAL ? 'meets' : 'below';
-    lines.push(`${operation.toUpperCase()} throughput dynamokv/bare = ${ratio.toFixed(2)}x (${verdict} the ${RATIO_GOAL}x goal)`);
+    lines.push(`${phase.name} throughput dynamokv/bare = ${ratio.toFixed(2)}x (${verdict} the ${RATIO_GOAL}x goal)`);
   }
   return lines;
 }
 
-function unexpectedStatuses(measurements: Measurement[]): string[] {
-  const notes: string[] = [];
-  for (const m of measurements) {
-    const stats = m.result.byOperation[m.operation];
-    const failed = (stats ? stats.requests - stats.ok : 0) + m.result.errors;
-    if (failed > 0) notes.push(`${m.server.label} ${m.operation.toUpperCase()}: ${failed} unexpected answers or errors; statuses ${JSON.stringify(m.result.statusCounts)}`);
-  }
-  return notes;
-}
-
 async function main(): Promise<void> {
   const settings = readSettings();
+  startWatchdog(PROGRAM, OVERHEAD_SEC_MAX + PHASES.length * 2 * (settings.warmupSec + settings.durationSec));
   const abort = new AbortController();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'dynamokv-bench-'));
   const removeData = (): void => rmSync(dataDir, { recursive: true, force: true });
@@ -170,27 +85,30 @@ async function main(): Promise<void> {
   const servers: RunningServer[] = [];
   try {
     process.stderr.write(`starting servers (node data in ${dataDir})\n`);
-    const bare = await startBareServer(repoRoot, settings.valueBytes);
-    servers.push(bare);
-    const node = await startDynamoNode(repoRoot, { nodeId: 'b1', dataDir: path.join(dataDir, 'b1'), extraArgs: settings.nodeArgs });
-    servers.push(node);
+    const bareServer = await startBareServer(repoRoot, settings.valueBytes);
+    servers.push(bareServer);
+    const nodeServer = await startDynamoNode(repoRoot, { nodeId: 'b1', dataDir: path.join(dataDir, 'b1'), extraArgs: settings.nodeArgs });
+    servers.push(nodeServer);
+    const bare = targetOf(bareServer);
+    const node = targetOf(nodeServer);
+    const targets = [bare, node];
 
-    const contexts = new Map<RunningServer, ContextCache>(servers.map((s) => [s, new ContextCache()]));
-    for (const server of servers) {
-      process.stderr.write(`preloading ${settings.keys} keys into ${server.label}\n`);
-      await preload({ baseUrl: server.baseUrl, bucket: BUCKET, keys: settings.keys, valueBytes: settings.valueBytes, contexts: contexts.get(server) ?? new ContextCache() });
+    const contexts = new Map<Target, ContextCache>(targets.map((t) => [t, new ContextCache()]));
+    for (const target of targets) {
+      process.stderr.write(`preloading ${settings.keys} keys into ${target.label}\n`);
+      await preload({ baseUrls: target.baseUrls, bucket: BUCKET, keys: settings.keys, valueBytes: settings.valueBytes, contexts: contexts.get(target) ?? new ContextCache() });
     }
 
     const measurements: Measurement[] = [];
-    for (const operation of ['get', 'put'] as const) {
-      for (const server of servers) {
-        measurements.push(await measure(server, operation, settings, contexts.get(server) ?? new ContextCache(), abort.signal));
+    for (const phase of PHASES) {
+      for (const target of targets) {
+        measurements.push(await measure(target, phase, settings, contexts.get(target) ?? new ContextCache(), abort.signal));
       }
     }
 
     const facts = machineFacts(repoRoot);
     const ratios = ratioLines(measurements, bare, node);
-    const problems = unexpectedStatuses(measurements);
+    const problems = unexpectedAnswers(measurements);
     const rows = measurements.map(rowOf);
     const load = `${settings.connections} connections, closed loop, ${settings.keys} keys uniform, ${settings.valueBytes}-byte values, ` +
       `${settings.warmupSec} s warm-up + ${settings.durationSec} s measured per phase`;
@@ -227,6 +145,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`nodeBench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(`${PROGRAM} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exitCode = 1;
 });

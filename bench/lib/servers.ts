@@ -34,6 +34,8 @@ export interface DynamoNodeOptions {
   dataDir: string;
   /** Extra flags for the node, e.g. ['--log-level', 'warn']. */
   extraArgs?: string[];
+  /** Flags for Node.js itself, placed before the script, e.g. ['--cpu-prof']. */
+  nodeFlags?: string[];
   port?: number;
   peerPort?: number;
 }
@@ -50,6 +52,7 @@ export async function startDynamoNode(repoRoot: string, options: DynamoNodeOptio
   // Two separate probes can return the same port if nothing binds in between; ask again then.
   for (let attempt = 0; peerPort === port && attempt < 10; attempt++) peerPort = await freePort(HOST);
   const args = [
+    ...(options.nodeFlags ?? []),
     main,
     '--node-id', options.nodeId,
     '--host', HOST,

@@ -2,7 +2,8 @@
  * `dynamokv dev`: runs a local cluster as child processes of this one.
  *
  * Life cycle: spawn every node -> wait for each /readyz -> when the node build supports clusters
- * (GET /v1/ring answers), join nodes 2..n to node 1 -> print the banner -> run until ctrl-c or
+ * (GET /v1/ring answers), join nodes 2..n to node 1 -> wait until every node sees the same ring
+ * and every member up -> print the banner -> run until ctrl-c or
  * SIGTERM, or until a node dies on its own. Stopping sends SIGTERM to every node, waits up to
  * stopTimeoutMs, then SIGKILLs what is left, so no node outlives the launcher when it exits
  * normally. A second ctrl-c kills at once.
@@ -13,7 +14,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoClient, isDynamoError } from '../../client/src/index';
-import { banner, devNodes, nodeArgs, seedAddress, type DevNode, type DevOptions } from './devPlan';
+import { banner, cliInvocation, devNodes, nodeArgs, seedAddress, type DevNode, type DevOptions } from './devPlan';
 import { EXIT_ERROR, EXIT_OK } from './usage';
 
 export interface DevIo {
@@ -99,7 +100,12 @@ export async function runDev(options: DevOptions, io: DevIo): Promise<number> {
         await stopAll(EXIT_ERROR);
         return await finished;
       }
-      if (!stopping) io.stdout.write(banner(options, nodes, running.map((r) => r.child.pid), clustered === 'joined'));
+      // A node judges a member it has not heard from yet as down, so right after the joins a
+      // write could miss its quorum. The banner invites the user to write at once: wait first.
+      if (clustered === 'joined' && !(await waitConverged(client, nodes, options.readyTimeoutMs, () => stopping))) {
+        if (!stopping) io.stderr.write(`dev: the nodes do not all see each other up after ${options.readyTimeoutMs} ms; requests may fail until they do (see \`dynamokv ring\`)\n`);
+      }
+      if (!stopping) io.stdout.write(banner(options, nodes, running.map((r) => r.child.pid), clustered === 'joined', cliInvocation(process.argv[1], process.cwd())));
     } finally {
       await client.close();
     }
@@ -196,6 +202,26 @@ async function joinCluster(client: DynamoClient, options: DevOptions, nodes: rea
     }
   }
   return 'joined';
+}
+
+/**
+ * Waits until every node holds the same ring version and judges every member up; false when
+ * `timeoutMs` passed first (or the launcher is stopping).
+ */
+async function waitConverged(client: DynamoClient, nodes: readonly DevNode[], timeoutMs: number, stopping: () => boolean): Promise<boolean> {
+  const deadlineMs = Date.now() + timeoutMs;
+  while (Date.now() < deadlineMs && !stopping()) {
+    try {
+      const rings = await Promise.all(nodes.map((n) => client.ring({ endpoint: n.url })));
+      const sameVersion = rings.every((r) => r.version === rings[0]!.version);
+      const allUp = rings.every((r) => r.members.filter((m) => m.state !== 'left').every((m) => m.up === true));
+      if (sameVersion && allUp) return true;
+    } catch {
+      // A node busy starting or gossiping; ask again.
+    }
+    await sleep(READY_POLL_MS);
+  }
+  return false;
 }
 
 /** Asks the node binary for its --help and looks for --peer-port; bounded in time and bytes. */

@@ -2,7 +2,7 @@
  * The pure part of `dynamokv dev`: option validation and each node's command line.
  */
 import { UsageError } from './args';
-import { banner, devNodes, devOptionsFrom, nodeArgs } from './devPlan';
+import { banner, cliInvocation, devNodes, devOptionsFrom, nodeArgs } from './devPlan';
 
 const BIN = '/repo/dist/node/src/main.js';
 
@@ -46,7 +46,14 @@ test('the banner lists every node with its endpoint and pid, how to use it, and 
   const options = devOptionsFrom({}, '/p', BIN);
   const text = banner(options, devNodes(options), [11, 12, 13], true);
   expect(text).toContain('n2  http://127.0.0.1:8081  peer 127.0.0.1:9081  pid 12  data /p/data/n2');
-  expect(text).toContain('npx dynamokv get demo hello');
+  expect(text).toContain('  dynamokv get demo hello');
+  expect(banner(options, devNodes(options), [11, 12, 13], true, 'node dist/cli/src/main.js')).toContain('  node dist/cli/src/main.js put demo hello "world"');
   expect(text).toContain('DYNAMOKV_ENDPOINTS=http://127.0.0.1:8080,http://127.0.0.1:8081,http://127.0.0.1:8082');
   expect(text).toContain('ctrl-c');
+});
+
+test('the banner names the CLI as it can be run again from the current directory', () => {
+  expect(cliInvocation('/repo/dist/cli/src/main.js', '/repo')).toBe('node dist/cli/src/main.js');
+  expect(cliInvocation('/repo/dist/cli/src/main.js', '/elsewhere')).toBe('node /repo/dist/cli/src/main.js');
+  expect(cliInvocation(undefined, '/repo')).toBe('dynamokv');
 });

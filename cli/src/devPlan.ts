@@ -86,7 +86,18 @@ export function nodeArgs(options: DevOptions, node: DevNode, clusterFlags: boole
   return args;
 }
 
-export function banner(options: DevOptions, nodes: readonly DevNode[], pids: readonly (number | undefined)[], clustered: boolean): string {
+/**
+ * How the user can run this CLI again from `cwd`: `node <path of the running script>`, relative
+ * when it lies below cwd. (`npx dynamokv` does not work from a clone: npm links no bin of the
+ * project itself.)
+ */
+export function cliInvocation(scriptPath: string | undefined, cwd: string): string {
+  if (scriptPath === undefined) return 'dynamokv';
+  const relative = path.relative(cwd, scriptPath);
+  return `node ${relative === '' || relative.startsWith('..') || path.isAbsolute(relative) ? scriptPath : relative}`;
+}
+
+export function banner(options: DevOptions, nodes: readonly DevNode[], pids: readonly (number | undefined)[], clustered: boolean, cli = 'dynamokv'): string {
   const endpoints = nodes.map((n) => n.url).join(',');
   const first = nodes[0]!;
   const lines = [
@@ -96,9 +107,9 @@ export function banner(options: DevOptions, nodes: readonly DevNode[], pids: rea
     nodes.length > 1 && !clustered ? '  (this node build has no cluster support yet: the nodes run standalone, not joined)' : '',
     '',
     'Try it (in another terminal):',
-    `  npx dynamokv put demo hello "world"${first.port === 8080 ? '' : ` -e ${first.url}`}`,
-    `  npx dynamokv get demo hello${first.port === 8080 ? '' : ` -e ${first.url}`}`,
-    `  npx dynamokv ring${first.port === 8080 ? '' : ` -e ${first.url}`}`,
+    `  ${cli} put demo hello "world"${first.port === 8080 ? '' : ` -e ${first.url}`}`,
+    `  ${cli} get demo hello${first.port === 8080 ? '' : ` -e ${first.url}`}`,
+    `  ${cli} ring${first.port === 8080 ? '' : ` -e ${first.url}`}`,
     `  export DYNAMOKV_ENDPOINTS=${endpoints}   # fail over between all nodes`,
     '',
     `Data lives in ${options.dataDir}; ${options.quiet ? `node logs go to ${path.join(options.dataDir, 'logs')}` : 'node logs follow, prefixed with the node id'}.`,

@@ -18,7 +18,7 @@ import type { NodeMetrics } from './metrics';
 import type { StorageEngine } from './storage/engine';
 import { CorruptObjectError } from './storage/objectCodec';
 import { OverloadedError, type ObjectStore } from './storage/objectStore';
-import { HttpPeerTransport } from './transport/peerClient';
+import { HttpPeerTransport, PeerCallError } from './transport/peerClient';
 import { buildPeerServer, type PeerErrorBody } from './transport/peerServer';
 
 export interface RunningCluster {
@@ -58,8 +58,9 @@ export async function startCluster(config: NodeConfig, engine: StorageEngine, st
     },
     onError,
   );
-  let membershipReady: Membership | undefined;
-  const clusterMetrics = new ClusterMetrics(metrics.registry, () => membershipReady, (count) => metrics.siblingsDropped(count));
+  // Gauges read the ring only after membership has loaded it.
+  const started: { membership?: Membership } = {};
+  const clusterMetrics = new ClusterMetrics(metrics.registry, () => started.membership, (count) => metrics.siblingsDropped(count));
   let actorId = newActorId(config.nodeId);
   const coordinator = new Coordinator(store, membership, transport, () => actorId, clusterMetrics, {
     replicaTimeoutMs: config.replicaTimeoutMs,
@@ -88,7 +89,7 @@ export async function startCluster(config: NodeConfig, engine: StorageEngine, st
     ...(config.peerSecret ? { peerSecret: config.peerSecret } : {}),
   });
   await membership.start();
-  membershipReady = membership;
+  started.membership = membership;
   membership.onRingChange((ring) => logger.info({ ringVersion: ring.version, members: ring.members.map((m) => `${m.id}:${m.state}`) }, 'ring changed'));
   return {
     membership,
@@ -113,6 +114,7 @@ function describeError(error: unknown): PeerErrorBody {
   if (error instanceof CoordinationError) return { status: 503, code: 'QUORUM_UNAVAILABLE', message: error.message };
   if (error instanceof OverloadedError) return { status: 503, code: 'OVERLOADED', message: error.message };
   if (error instanceof CorruptObjectError) return { status: 500, code: 'STORAGE_CORRUPT', message: error.message };
+  if (error instanceof PeerCallError) return { status: 503, code: error.code === 'OVERLOADED' ? 'OVERLOADED' : 'QUORUM_UNAVAILABLE', message: error.message };
   if (error instanceof ContextDecodeError) return { status: 400, code: 'CONTEXT_INVALID', message: error.message };
   return { status: 500, code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
 }

@@ -50,8 +50,9 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     limits,
     authToken: config.authToken,
     extraRoutes: [
-      (fastify) =>
+      (fastify, guards) =>
         registerClusterRoutes(fastify, {
+          guards,
           membership: cluster.membership,
           hintBacklog: () => cluster.hints.backlog(),
           validateBucket: (bucket) => validateBucket(bucket, limits),

@@ -44,8 +44,10 @@ const cleanTree: Record<string, string> = {
   'node/src/storage/engine.ts': "import { me } from '../core/dvv';\nexport const engine = me;\n",
   'node/src/transport/peer.ts': "import { engine } from '../storage/engine';\nexport const peer = engine;\n",
   'node/src/cluster/coordinator.ts': "import { peer } from '../transport/peer';\nexport const coordinator = peer;\n",
-  'node/src/api/routes.ts': "import { coordinator } from '../cluster/coordinator';\nexport const routes = coordinator;\n",
-  'node/src/server.ts': "import { routes } from './api/routes';\nimport { createServer } from 'node:http';\nexport const server = [routes, createServer];\n",
+  'node/src/log.ts': 'export const log = (): void => undefined;\n',
+  'node/src/api/routes.ts': "import { coordinator } from '../cluster/coordinator';\nimport { log } from '../log';\nexport const routes = [coordinator, log];\n",
+  'node/src/clusterWiring.ts': "import { coordinator } from './cluster/coordinator';\nexport const wiring = coordinator;\n",
+  'node/src/server.ts': "import { routes } from './api/routes';\nimport { wiring } from './clusterWiring';\nimport { createServer } from 'node:http';\nexport const server = [routes, wiring, createServer];\n",
   'client/src/client.ts': 'export const client = 1;\n',
   'cli/src/main.ts': "import { client } from '../../client/src/client';\nexport const main = client;\n",
 };
@@ -56,7 +58,9 @@ const violations: Array<[string, string, string]> = [
   ['storage-below-transport', 'node/src/storage/up.ts', "import { peer } from '../transport/peer';\nexport const up = peer;\n"],
   ['transport-below-cluster', 'node/src/transport/up.ts', "import { routes } from '../api/routes';\nexport const up = routes;\n"],
   ['cluster-below-api', 'node/src/cluster/up.ts', "import { routes } from '../api/routes';\nexport const up = routes;\n"],
+  ['cluster-below-api', 'node/src/cluster/wired.ts', "import { wiring } from '../clusterWiring';\nexport const up = wiring;\n"],
   ['api-below-server', 'node/src/api/up.ts', "import { server } from '../server';\nexport const up = server;\n"],
+  ['api-below-server', 'node/src/api/wired.ts', "import { wiring } from '../clusterWiring';\nexport const up = wiring;\n"],
   ['node-not-to-client-or-cli', 'node/src/api/client.ts', "import { client } from '../../../client/src/client';\nexport const c = client;\n"],
   ['client-not-to-node-or-cli', 'client/src/core.ts', "import { me } from '../../node/src/core/dvv';\nexport const c = me;\n"],
   ['cli-not-to-node', 'cli/src/core.ts', "import { me } from '../../node/src/core/dvv';\nexport const c = me;\n"],
@@ -88,6 +92,6 @@ describe('dependency-cruiser layering rules', () => {
     writeTree(root, offending);
     const run = cruise(root);
     expect(run.exitCode).toBeGreaterThan(0);
-    for (const [rule] of violations) expect(run.output).toContain(`error ${rule}:`);
+    for (const [rule, file] of violations) expect(run.output).toContain(`error ${rule}: ${file}`);
   });
 });

@@ -18,7 +18,7 @@ import type { VersionedObject } from '../../node/src/core/version';
 import { dataKey, decodeDataKey, KEY_KIND } from '../../node/src/storage/keys';
 import { decodeObject } from '../../node/src/storage/objectCodec';
 import type { SimCluster } from './simCluster';
-import { BUCKET, elementsOf, parseValue, type History } from './workload';
+import { BUCKET, describe, elementsOf, parseValue, type History } from './workload';
 
 export interface CheckStats {
   keys: number;
@@ -121,9 +121,3 @@ async function readStored(cluster: SimCluster, id: string, partition: number, ke
   return bytes === undefined ? undefined : decodeObject(bytes);
 }
 
-/** A short form of an object for violation messages: context and each sibling's dot and elements. */
-export function describe(object: VersionedObject | undefined): string {
-  if (object === undefined) return 'absent';
-  const siblings = object.siblings.map((s) => `${s.dot.node}:${s.dot.counter}=${s.deleted ? 'deleted' : (parseValue(s.value) ?? ['?']).join(',')}`);
-  return `{ctx ${JSON.stringify(object.context)} [${siblings.join(' | ')}]}`;
-}

@@ -6,10 +6,12 @@
  *   --ops N             operations per run, at most (default 60; "--steps" is a synonym)
  *   --broken-merge      use the deliberately broken merge (shows what a violation looks like)
  *   --verbose           print every run's statistics
+ *   --explain           print every message, client operation and fault of the run (with --seed)
  *
  * Exit status: 0 when every run passed, 1 when one failed, 2 on bad arguments.
  */
-import { runSimulation, type SimParams, type SimResult } from './simulation';
+import { formatResult } from './report';
+import { runSimulation, type SimParams } from './simulation';
 
 interface Arguments {
   seed?: number;
@@ -19,12 +21,13 @@ interface Arguments {
   brokenMerge: boolean;
   keepGoing: boolean;
   verbose: boolean;
+  explain: boolean;
 }
 
-const USAGE = 'usage: run.js [--seed S | --seeds N --from S] [--ops N] [--broken-merge] [--keep-going] [--verbose]';
+const USAGE = 'usage: run.js [--seed S | --seeds N --from S] [--ops N] [--broken-merge] [--keep-going] [--verbose] [--explain]';
 
 function parseArguments(argv: readonly string[]): Arguments {
-  const args: Arguments = { seeds: 1, from: 1, opsMax: 60, brokenMerge: false, keepGoing: false, verbose: false };
+  const args: Arguments = { seeds: 1, from: 1, opsMax: 60, brokenMerge: false, keepGoing: false, verbose: false, explain: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const number = () => {
@@ -40,21 +43,10 @@ function parseArguments(argv: readonly string[]): Arguments {
     else if (flag === '--broken-merge') args.brokenMerge = true;
     else if (flag === '--keep-going') args.keepGoing = true;
     else if (flag === '--verbose') args.verbose = true;
+    else if (flag === '--explain') args.explain = true;
     else throw new Error(`unknown argument ${flag}`);
   }
   return args;
-}
-
-export function formatResult(result: SimResult): string {
-  const s = result.stats;
-  const c = result.config;
-  const head = `seed ${result.seed}: ${result.violations.length === 0 ? 'ok' : 'FAILED'}`;
-  const shape = `${c.nodes} nodes Q=${c.partitionCount} maxSiblings=${c.maxSiblings} drop=${c.faults.dropProbability} dup=${c.faults.duplicateProbability} late=${c.faults.lateProbability} skew<=${c.clockSkewMsMax}ms`;
-  const figures = `ops ${s.operationsOk}/${s.operations} ok, elements attempted ${s.attempted} acknowledged ${s.acknowledged} lost ${s.lost} (cap ${s.lostToSiblingCap}, dw=0 ${s.lostVolatile}) unexpected ${s.unexpected}; crashes ${s.crashes} partitions ${s.partitions} unsynced lost ${s.unsyncedLost}; messages ${s.network.delivered} dropped ${s.network.dropped} dup ${s.network.duplicated} timeouts ${s.network.timedOut}; hints ${s.hintsDelivered} read repairs ${s.readRepairs}; ${(s.virtualMs / 1000).toFixed(1)} virtual s; trace ${result.traceHash.slice(0, 16)}`;
-  const lines = [head, `  ${shape}`, `  ${figures}`];
-  for (const violation of result.violations) lines.push(`  violation: ${violation}`);
-  if (result.violations.length > 0) lines.push(`  replay: ${result.replay}`);
-  return lines.join('\n');
 }
 
 async function main(): Promise<number> {
@@ -69,11 +61,13 @@ async function main(): Promise<number> {
   const count = args.seed === undefined ? args.seeds : 1;
   const startedMs = Date.now();
   let failures = 0;
+  let runs = 0;
   let acknowledged = 0;
   let operations = 0;
   for (let seed = first; seed < first + count; seed++) {
-    const params: SimParams = { seed, opsMax: args.opsMax, brokenMerge: args.brokenMerge };
+    const params: SimParams = { seed, opsMax: args.opsMax, brokenMerge: args.brokenMerge, ...(args.explain ? { log: (line: string) => console.log(line) } : {}) };
     const result = await runSimulation(params);
+    runs++;
     acknowledged += result.stats.acknowledged;
     operations += result.stats.operations;
     const failed = result.violations.length > 0;
@@ -84,7 +78,7 @@ async function main(): Promise<number> {
     }
   }
   const seconds = ((Date.now() - startedMs) / 1000).toFixed(1);
-  console.log(`${count} run(s) from seed ${first}: ${failures} failed; ${operations} operations, ${acknowledged} acknowledged writes; ${seconds} s`);
+  console.log(`${runs} run(s) from seed ${first}: ${failures} failed; ${operations} operations, ${acknowledged} acknowledged writes; ${seconds} s`);
   return failures === 0 ? 0 : 1;
 }
 

@@ -68,6 +68,8 @@ export interface SimNodeSlot {
   actorSeq: number;
   incarnations: number;
   process: NodeProcess | undefined;
+  /** Set while a crash rewrites the disk; a restart waits for it. */
+  crashing: Promise<void> | undefined;
 }
 
 export interface ClusterCounters {
@@ -103,7 +105,7 @@ export class SimCluster {
       const id = `n${i}`;
       const peerUrl = `http://${id}.peer`;
       this.network.addHost(peerUrl, id);
-      this.nodes.push({ id, peerUrl, disk: new SimDisk(), skewMs: skew.int(-options.clockSkewMsMax, options.clockSkewMsMax), actorSeq: 0, incarnations: 0, process: undefined });
+      this.nodes.push({ id, peerUrl, disk: new SimDisk(), skewMs: skew.int(-options.clockSkewMsMax, options.clockSkewMsMax), actorSeq: 0, incarnations: 0, process: undefined, crashing: undefined });
     }
   }
 
@@ -141,16 +143,27 @@ export class SimCluster {
     process.hints.stop();
     this.network.crash(slot.peerUrl);
     this.counters.crashes++;
-    await slot.disk.crash(this.faultPrng);
+    slot.crashing = slot.disk.crash(this.faultPrng);
+    await slot.crashing;
+    slot.crashing = undefined;
   }
 
   /** Starts a new process over the node's surviving disk, with a new actor id and maybe a stepped clock. */
   async restart(id: string, newSkewMs?: number): Promise<void> {
     const slot = this.slot(id);
+    if (slot.crashing !== undefined) await slot.crashing;
     if (slot.process !== undefined) return;
     if (newSkewMs !== undefined) slot.skewMs = newSkewMs;
     this.counters.restarts++;
     await this.boot(slot);
+  }
+
+  /** Stops every node's background loops (the end of a run). */
+  stop(): void {
+    for (const slot of this.nodes) {
+      slot.process?.membership.stop();
+      slot.process?.hints.stop();
+    }
   }
 
   async advanceTo(untilMs: number): Promise<void> {

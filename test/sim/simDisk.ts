@@ -12,7 +12,10 @@
  */
 import { MemoryEngine } from '../../node/src/storage/memory';
 import { StorageClosedError, type BatchOperation, type RangeOptions, type StorageEngine, type StorageStats, type WriteOptions } from '../../node/src/storage/engine';
+import { decodeDataKey, decodeHintKey, KEY_KIND } from '../../node/src/storage/keys';
+import { decodeObject } from '../../node/src/storage/objectCodec';
 import type { Prng } from './prng';
+import { describe } from './workload';
 
 /** Unsynced writes beyond this many are written back oldest first, as a page cache would. */
 const UNSYNCED_WRITES_MAX = 10_000;
@@ -31,6 +34,8 @@ export class SimDisk {
   private handleSeq = 0;
   private currentHandle = -1;
   unsyncedLost = 0;
+  /** Explained runs log every data write and every crash here. */
+  log: ((line: string) => void) | undefined;
 
   async format(): Promise<void> {
     await this.durable.open();
@@ -48,6 +53,7 @@ export class SimDisk {
   async crash(prng: Prng): Promise<void> {
     this.currentHandle = -1;
     const kept = prng.int(0, this.unsynced.length);
+    this.log?.(`crash keeps ${kept} of ${this.unsynced.length} unsynced writes`);
     for (const write of this.unsynced.slice(0, kept)) await apply(this.durable, write);
     this.unsyncedLost += this.unsynced.length - kept;
     this.unsynced = [];
@@ -62,6 +68,7 @@ export class SimDisk {
   }
 
   async write(write: Write, sync: boolean): Promise<void> {
+    if (this.log !== undefined && write.kind === 'batch') logWrite(this.log, write.operations, sync);
     await apply(this.live, write);
     this.unsynced.push(write);
     if (sync) await this.flush(this.unsynced.length);
@@ -71,6 +78,18 @@ export class SimDisk {
   private async flush(count: number): Promise<void> {
     const flushed = this.unsynced.splice(0, count);
     for (const write of flushed) await apply(this.durable, write);
+  }
+}
+
+function logWrite(log: (line: string) => void, operations: readonly BatchOperation[], sync: boolean): void {
+  for (const operation of operations) {
+    if (operation.key[0] === KEY_KIND.data) {
+      const { key } = decodeDataKey(operation.key);
+      log(`${operation.type} ${key}${sync ? ' sync' : ''} ${operation.type === 'put' ? describe(decodeObject(operation.value)) : ''}`);
+    } else if (operation.key[0] === KEY_KIND.hint) {
+      const { key, target } = decodeHintKey(operation.key);
+      log(`${operation.type} hint for ${target} ${key}${sync ? ' sync' : ''}`);
+    }
   }
 }
 

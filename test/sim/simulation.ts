@@ -7,11 +7,13 @@
 import { createHash } from 'node:crypto';
 import type { MergeObjects } from '../../node/src/cluster/coordinator';
 import { merge, objectDescends } from '../../node/src/core/dvv';
+import { unpackMessage } from '../../node/src/transport/peerMessages';
+import { decodeObject } from '../../node/src/storage/objectCodec';
 import { checkCluster, type CheckStats } from './checker';
 import { Prng } from './prng';
 import { SimCluster } from './simCluster';
 import { CALM_NETWORK, type NetworkFaults, type NetworkStats } from './simNetwork';
-import { BUCKET, History, Workload, type WorkloadOptions } from './workload';
+import { BUCKET, describe, History, Workload, type WorkloadOptions } from './workload';
 
 export interface SimParams {
   readonly seed: number;
@@ -19,6 +21,8 @@ export interface SimParams {
   readonly opsMax: number;
   /** Switches on a merge that drops a sibling of two concurrent objects (the checker's own test). */
   readonly brokenMerge?: boolean;
+  /** Receives a line per event (messages, client operations, faults) when a run is explained. */
+  readonly log?: (line: string) => void;
 }
 
 export interface SimConfig {
@@ -52,6 +56,8 @@ export interface SimResult {
   readonly stats: SimStats;
   readonly traceHash: string;
   readonly replay: string;
+  /** What the nodes' background loops (gossip, hint delivery) reported as errors. */
+  readonly backgroundErrors: readonly string[];
 }
 
 /** Bounds of the phases, in virtual milliseconds. */
@@ -61,6 +67,8 @@ const QUIESCENCE_STEP_MS = 500;
 const QUIESCENCE_TIME_MS_MIN = 3000;
 const READ_REPAIR_SETTLE_MS = 3000;
 const FINAL_READ_ATTEMPTS = 3;
+/** Errors of gossip and hint delivery that faults cause: timeouts, refusals, a dead process. */
+const EXPECTED_BACKGROUND_ERROR = /timed out after|refused the connection|is not running/;
 
 /** The seed chooses the cluster, the faults and the workload; opsMax only bounds the size. */
 export function configFor(params: SimParams): SimConfig {
@@ -83,7 +91,8 @@ export function configFor(params: SimParams): SimConfig {
       dropProbability: p.pick([0, 0, 0.01, 0.05, 0.1]),
       duplicateProbability: p.pick([0, 0.02, 0.05]),
     },
-    faultEvents: p.int(0, 4),
+    // About one crash or partition per 15 operations at most, so long soaks stay as faulty as short runs.
+    faultEvents: p.int(0, 2 + Math.ceil(opsTotal / 15)),
     workload: {
       clients,
       opsPerClient: Math.ceil(opsTotal / clients),
@@ -127,16 +136,20 @@ export async function runSimulation(params: SimParams): Promise<SimResult> {
     (line, body) => {
       trace.update(line);
       trace.update(body);
+      if (params.log !== undefined) params.log(`${line} ${summarise(body)}`);
     },
   );
   const violations: string[] = [];
+  const startedAtMs = cluster.runtime.nowMs();
+  const log = params.log;
+  if (log !== undefined) for (const slot of cluster.nodes) slot.disk.log = (line) => log(`${cluster.runtime.nowMs()} ${slot.id} disk ${line}`);
   await cluster.start();
 
   // Faulty phase: the workload runs while the network misbehaves and nodes crash.
   cluster.network.faults = config.faults;
   const history = new History();
-  const workload = new Workload(cluster, Prng.derive(params.seed, 'workload'), config.workload, history);
-  const faults = new FaultSchedule(cluster, Prng.derive(params.seed, 'faults'), config);
+  const workload = new Workload(cluster, Prng.derive(params.seed, 'workload'), config.workload, history, params.log);
+  const faults = new FaultSchedule(cluster, Prng.derive(params.seed, 'faults'), config, params.log);
   faults.start();
   workload.start();
   const workloadDeadline = cluster.runtime.nowMs() + WORKLOAD_TIME_MS_MAX;
@@ -157,6 +170,9 @@ export async function runSimulation(params: SimParams): Promise<SimResult> {
 
   const check = await checkCluster(cluster, history, workload.keys());
   violations.push(...check.violations);
+  // Background loops may only fail because a peer was unreachable; anything else is a bug.
+  for (const error of cluster.errors.filter((e) => !EXPECTED_BACKGROUND_ERROR.test(e)).slice(0, 5)) violations.push(`unexpected background error: ${error}`);
+  // The trace ends with every node's final storage, so equal hashes mean equal end states too.
   for (const slot of cluster.nodes) {
     for await (const [key, value] of slot.disk.view().scan({ gte: Uint8Array.of(0x00), lt: Uint8Array.of(0xff) })) {
       trace.update(slot.id);
@@ -164,8 +180,7 @@ export async function runSimulation(params: SimParams): Promise<SimResult> {
       trace.update(value);
     }
   }
-  for (const slot of cluster.nodes) slot.process?.membership.stop();
-  for (const slot of cluster.nodes) slot.process?.hints.stop();
+  cluster.stop();
 
   const stats: SimStats = {
     ...check.stats,
@@ -173,14 +188,33 @@ export async function runSimulation(params: SimParams): Promise<SimResult> {
     operationsOk: history.operations.filter((o) => o.outcome === 'ok').length,
     crashes: cluster.counters.crashes,
     partitions: faults.partitions,
-    virtualMs: cluster.runtime.nowMs() - 1_700_000_000_000,
+    virtualMs: cluster.runtime.nowMs() - startedAtMs,
     network: { ...cluster.network.stats },
     unsyncedLost: cluster.nodes.reduce((sum, n) => sum + n.disk.unsyncedLost, 0),
     hintsDelivered: cluster.counters.hintsDelivered,
     readRepairs: cluster.counters.readRepairs,
     siblingsDropped: cluster.counters.siblingsDropped,
   };
-  return { seed: params.seed, config, violations, stats, traceHash: trace.digest('hex'), replay: replayCommand(params) };
+  return { seed: params.seed, config, violations, stats, traceHash: trace.digest('hex'), replay: replayCommand(params), backgroundErrors: cluster.errors };
+}
+
+/** A message body in a line: its bucket/key and object siblings when it has them (for explained runs). */
+function summarise(body: Uint8Array): string {
+  if (body.length === 0) return '';
+  let message: unknown;
+  try {
+    message = unpackMessage(body);
+  } catch {
+    return `(${body.length} bytes)`;
+  }
+  if (typeof message !== 'object' || message === null) return '';
+  const fields = message as Record<string, unknown>;
+  const parts: string[] = [];
+  if (typeof fields.key === 'string') parts.push(`key=${fields.key}`);
+  if (typeof fields.hintFor === 'string') parts.push(`hintFor=${fields.hintFor}`);
+  if (fields.object instanceof Uint8Array) parts.push(describe(decodeObject(fields.object)));
+  if (typeof fields.code === 'string') parts.push(`error=${fields.code}: ${String(fields.message)}`);
+  return parts.join(' ');
 }
 
 /** Advances time until no hints wait and every node sees every other; undefined if it never happens. */
@@ -229,6 +263,7 @@ class FaultSchedule {
     private readonly cluster: SimCluster,
     private readonly prng: Prng,
     private readonly config: SimConfig,
+    private readonly log: ((line: string) => void) | undefined,
   ) {
     this.spanMs = config.workload.opsPerClient * (config.workload.thinkMsMax / 2 + 60);
   }
@@ -252,9 +287,12 @@ class FaultSchedule {
     this.cluster.runtime.schedule(() => {
       if (!this.active) return;
       this.partitions++;
+      this.log?.(`${this.cluster.runtime.nowMs()} partition ${side.join(',')} | ${rest.join(',')}`);
       this.cluster.network.partition(side, rest);
       this.cluster.runtime.schedule(() => {
-        if (this.active) this.cluster.network.healPartitions();
+        if (!this.active) return;
+        this.log?.(`${this.cluster.runtime.nowMs()} heal partitions`);
+        this.cluster.network.healPartitions();
       }, durationMs);
     }, atMs);
   }
@@ -265,11 +303,15 @@ class FaultSchedule {
     const newSkewMs = this.prng.chance(0.3) ? this.prng.int(-this.config.clockSkewMsMax, this.config.clockSkewMsMax) : undefined;
     this.cluster.runtime.schedule(() => {
       if (!this.active || this.cluster.running().length <= 1) return;
-      void this.cluster.crash(victim).then(() => {
-        this.cluster.runtime.schedule(() => {
-          if (this.active) void this.cluster.restart(victim, newSkewMs);
-        }, durationMs);
-      });
+      this.log?.(`${this.cluster.runtime.nowMs()} crash ${victim}`);
+      // A failing crash or restart is a simulator or start-up bug: it surfaces as a background error.
+      const failed = (what: string) => (error: unknown) => this.cluster.errors.push(`${victim} ${what}: ${(error as Error).message}`);
+      this.cluster.crash(victim).catch(failed('crash'));
+      this.cluster.runtime.schedule(() => {
+        if (!this.active) return;
+        this.log?.(`${this.cluster.runtime.nowMs()} restart ${victim}`);
+        this.cluster.restart(victim, newSkewMs).catch(failed('restart'));
+      }, durationMs);
     }, atMs);
   }
 }

@@ -90,6 +90,13 @@ export function parseValue(bytes: Uint8Array): string[] | undefined {
   return undefined;
 }
 
+/** A short form of an object for violation messages: context and each sibling's dot and elements. */
+export function describe(object: VersionedObject | undefined): string {
+  if (object === undefined) return 'absent';
+  const siblings = object.siblings.map((s) => `${s.dot.node}:${s.dot.counter}=${s.deleted ? 'deleted' : (parseValue(s.value) ?? ['?']).join(',')}`);
+  return `{ctx ${JSON.stringify(object.context)} [${siblings.join(' | ')}]}`;
+}
+
 export class Workload {
   private finishedClients = 0;
   private readonly setKeyNames: string[];
@@ -100,6 +107,7 @@ export class Workload {
     private readonly prng: Prng,
     private readonly options: WorkloadOptions,
     readonly history: History,
+    private readonly log?: (line: string) => void,
   ) {
     this.setKeyNames = Array.from({ length: options.setKeys }, (_, i) => `set${i}`);
     this.plainKeyNames = Array.from({ length: options.plainKeys }, (_, i) => `plain${i}`);
@@ -142,6 +150,7 @@ export class Workload {
       record.outcome = outcome;
       record.endMs = this.cluster.runtime.nowMs();
       if (error !== undefined) record.error = error;
+      this.log?.(`${record.endMs} client ${client} ${kind} ${key} via ${slot.id}${record.element ? ` element ${record.element}` : ''}: ${outcome}${error ? ` (${error})` : ''}`);
     };
     if (process === undefined) {
       finish('failed', 'connection refused');
@@ -159,6 +168,7 @@ export class Workload {
         if (!stillSameProcess()) throw new Error('connection lost');
         context = current?.context ?? {};
         elements = elementsOf(current);
+        this.log?.(`${this.cluster.runtime.nowMs()} client ${client} ${kind} ${key} via ${slot.id} read ${JSON.stringify(context)} ${elements.join(',')}`);
       }
       let value: string[] | undefined;
       if (kind === 'add') value = [...new Set([...elements, element])].sort();

@@ -31,10 +31,17 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-/** Compiles the project when dist/ is missing or older than any source file under node/src. */
+/** The compiled `dynamokv` CLI (its `dev` command runs a local cluster of NODE_MAIN processes). */
+export const CLI_MAIN = join(REPO_ROOT, 'dist', 'cli', 'src', 'main.js');
+
+/**
+ * Compiles the project when dist/ is missing or older than any source file under node/src,
+ * client/src or cli/src (the CLI and the client compile into the same dist/).
+ */
 export function ensureBuilt(): void {
-  const built = existsSync(NODE_MAIN) ? statSync(NODE_MAIN).mtimeMs : 0;
-  if (built > newestSourceMs(join(REPO_ROOT, 'node', 'src'))) return;
+  const built = Math.min(...[NODE_MAIN, CLI_MAIN].map((main) => (existsSync(main) ? statSync(main).mtimeMs : 0)));
+  const newest = Math.max(...['node', 'client', 'cli'].map((dir) => newestSourceMs(join(REPO_ROOT, dir, 'src'))));
+  if (built > newest) return;
   try {
     execFileSync(NODE_BINARY, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO_ROOT, 'tsconfig.json')], { stdio: 'pipe' });
   } catch (error) {
@@ -57,6 +64,8 @@ export interface NodeOptions {
   readonly nodeId: string;
   readonly dataDir: string;
   readonly port?: number;
+  /** Peer port for traffic between nodes; a free one when absent. */
+  readonly peerPort?: number;
   readonly host?: string;
   readonly args?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
@@ -74,6 +83,8 @@ export class NodeProcess {
   private constructor(
     readonly child: ChildProcess,
     readonly url: string,
+    /** The peer port the node was given, so tests can name it as a seed or call the peer API. */
+    readonly peerPort: number,
   ) {
     const append = (chunk: Buffer) => {
       this.output = (this.output + chunk.toString('utf8')).slice(-OUTPUT_CHARS_MAX);
@@ -92,14 +103,20 @@ export class NodeProcess {
   static async start(options: NodeOptions): Promise<NodeProcess> {
     const host = options.host ?? '127.0.0.1';
     const port = options.port ?? (await freePort(host));
-    const child = spawn(NODE_BINARY, [NODE_MAIN, '--node-id', options.nodeId, '--host', host, '--port', String(port), '--peer-port', String(await freePort(host)), '--data-dir', options.dataDir, ...(options.args ?? [])], {
+    const peerPort = options.peerPort ?? (await freePort(host));
+    const child = spawn(NODE_BINARY, [NODE_MAIN, '--node-id', options.nodeId, '--host', host, '--port', String(port), '--peer-port', String(peerPort), '--data-dir', options.dataDir, ...(options.args ?? [])], {
       env: { ...process.env, DYNAMOKV_LOG_LEVEL: 'warn', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(child);
-    const node = new NodeProcess(child, `http://${host}:${port}`);
+    const node = new NodeProcess(child, `http://${host}:${port}`, peerPort);
     await node.waitReady();
     return node;
+  }
+
+  /** True until the process has exited. */
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
   }
 
   get pid(): number {

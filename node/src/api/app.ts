@@ -44,7 +44,8 @@ export interface AppDeps {
    * returns their paths, which then get the same 405 handling. Bodies arrive as Buffers; use
    * jsonBody() from reply.ts for JSON.
    */
-  readonly extraRoutes?: readonly ((fastify: FastifyInstance) => PathMethods[])[];
+  /** Further routes; they receive the key routes' guards (auth, in-flight, shutdown). */
+  readonly extraRoutes?: readonly ((fastify: FastifyInstance, guards: readonly onRequestHookHandler[]) => PathMethods[])[];
 }
 
 /** The app plus the controls server.ts needs for readiness and shutdown. */
@@ -127,7 +128,7 @@ export function buildApp(deps: AppDeps): App {
     isReady: () => state.ready && !state.stopping,
     statusGuards: authGuard === undefined ? [] : [authGuard],
   });
-  const extraPaths = (deps.extraRoutes ?? []).flatMap((register) => register(fastify));
+  const extraPaths = (deps.extraRoutes ?? []).flatMap((register) => register(fastify, guards));
   rejectOtherMethods(fastify, [...keyPaths, ...systemPaths, ...extraPaths]);
 
   return {

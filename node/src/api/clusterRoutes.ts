@@ -1,10 +1,15 @@
 /**
  * Cluster routes on the client port: the ring and members as this node sees them, bucket
  * properties, and the admin operations join and leave. Bodies are JSON.
+ *
+ * Errors: a body that is not a JSON object is REQUEST_INVALID; a field with a bad value is
+ * PARAMETER_INVALID; a change the ring refuses (already a member, the last member leaving) is
+ * MEMBERSHIP_CONFLICT; a seed or claimant that cannot be reached is QUORUM_UNAVAILABLE (503 with
+ * Retry-After: the change needs that node, and it may come back).
  */
-import type { FastifyInstance } from 'fastify';
-import { parseQuorumSpec } from '../core/quorum';
-import { activeMembers, claimant, type BucketProps } from '../core/ring';
+import type { FastifyInstance, onRequestHookHandler } from 'fastify';
+import { activeMembers, claimant, type BucketProps, type RingState } from '../core/ring';
+import type { ConflictMode } from '../core/version';
 import type { Membership } from '../cluster/membership';
 import { DynamoError } from './errors';
 import { jsonBody, type PathMethods } from './reply';
@@ -17,54 +22,88 @@ export interface ClusterRouteDeps {
   readonly validateBucket: (bucket: string) => void;
   /** The seed a join without a body uses (the node's first configured seed). */
   readonly defaultSeed?: string;
+  /**
+   * Run before body parsing on every cluster route (the app's stopping, overload and bearer
+   * guards), so admin routes are never less protected than key routes.
+   */
+  readonly guards?: readonly onRequestHookHandler[];
 }
 
-/** Accepts "host:port" or a full http(s) URL for a seed's peer endpoint. */
+/** Longest seed address accepted; a host name is at most 253 characters, plus scheme and port. */
+const SEED_CHARS_MAX = 1024;
+const BUCKET_PROPERTIES = ['r', 'w', 'dw', 'conflictMode'] as const;
+const CONFLICT_MODES: readonly ConflictMode[] = ['siblings', 'lww'];
+
+/** Accepts "host:port" or a full http(s) URL for a seed's peer endpoint; answers its base URL. */
 export function normalizePeerAddress(text: unknown): string {
-  if (typeof text !== 'string' || text.length === 0 || text.length > 1024) throw new DynamoError('PARAMETER_INVALID', 'seed must be "host:port" or an http URL of a peer port');
+  if (typeof text !== 'string' || text.length === 0 || text.length > SEED_CHARS_MAX) {
+    throw new DynamoError('PARAMETER_INVALID', 'seed must be "host:peerPort" or an http URL of a peer port.');
+  }
   const candidate = /^https?:\/\//.test(text) ? text : `http://${text}`;
   let url: URL;
   try {
     url = new URL(candidate);
   } catch {
-    throw new DynamoError('PARAMETER_INVALID', `seed ${JSON.stringify(text)} is not a valid address`);
+    throw new DynamoError('PARAMETER_INVALID', 'seed is not a valid "host:peerPort" address.');
   }
-  if (url.port === '' || url.pathname !== '/' || url.search !== '') throw new DynamoError('PARAMETER_INVALID', `seed ${JSON.stringify(text)} must name a host and port only`);
+  if (url.port === '' || url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new DynamoError('PARAMETER_INVALID', 'seed must name a host and a port, nothing else.');
+  }
   return `${url.protocol}//${url.host}`;
 }
 
-function parseBucketProps(body: unknown): BucketProps {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new DynamoError('PARAMETER_INVALID', 'bucket properties must be a JSON object');
-  const fields = body as Record<string, unknown>;
-  const known = new Set(['r', 'w', 'dw', 'conflictMode']);
-  for (const name of Object.keys(fields)) if (!known.has(name)) throw new DynamoError('PARAMETER_INVALID', `unknown bucket property ${JSON.stringify(name)}`);
-  const props: { r?: number; w?: number; dw?: number; conflictMode?: 'siblings' | 'lww' } = {};
+/**
+ * Bucket properties from a PUT body. Values are stored as numbers (one/quorum/all resolve per
+ * request) and must be possible with N: r and w in 1..N, dw in 0..N and at most w.
+ */
+export function parseBucketProps(body: unknown, replicationFactor: number): BucketProps {
+  const fields = objectBody(body);
+  for (const name of Object.keys(fields)) {
+    if (!(BUCKET_PROPERTIES as readonly string[]).includes(name)) throw new DynamoError('PARAMETER_INVALID', `Unknown bucket property "${truncate(name)}"; known: ${BUCKET_PROPERTIES.join(', ')}.`);
+  }
+  const props: { r?: number; w?: number; dw?: number; conflictMode?: ConflictMode } = {};
   for (const name of ['r', 'w', 'dw'] as const) {
     const value = fields[name];
     if (value === undefined) continue;
-    const spec = typeof value === 'number' ? value : parseQuorumSpec(String(value));
-    if (typeof spec !== 'number' || !Number.isInteger(spec) || spec < 0 || spec > 64) {
-      throw new DynamoError('PARAMETER_INVALID', `${name} must be an integer; bucket properties store numbers (one/quorum/all are per-request)`);
+    const min = name === 'dw' ? 0 : 1;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > replicationFactor) {
+      throw new DynamoError('PARAMETER_INVALID', `${name} must be an integer from ${min} to N=${replicationFactor} (one/quorum/all are per-request values).`);
     }
-    props[name] = spec;
+    props[name] = value;
   }
+  if (props.dw !== undefined && props.w !== undefined && props.dw > props.w) throw new DynamoError('PARAMETER_INVALID', `dw=${props.dw} must not exceed w=${props.w}.`);
   if (fields.conflictMode !== undefined) {
-    if (fields.conflictMode !== 'siblings' && fields.conflictMode !== 'lww') throw new DynamoError('PARAMETER_INVALID', 'conflictMode must be "siblings" or "lww"');
-    props.conflictMode = fields.conflictMode;
+    const mode = CONFLICT_MODES.find((m) => m === fields.conflictMode);
+    if (mode === undefined) throw new DynamoError('PARAMETER_INVALID', 'conflictMode must be "siblings" or "lww".');
+    props.conflictMode = mode;
   }
   return props;
 }
 
-/** An optional JSON object body: empty means {}. */
-function optionalObject(body: unknown): Record<string, unknown> {
-  if (body === undefined || body === null || (body instanceof Uint8Array && body.length === 0)) return {};
+function objectBody(body: unknown): Record<string, unknown> {
   const parsed = jsonBody(body);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new DynamoError('REQUEST_INVALID', 'The body must be a JSON object.');
   return parsed as Record<string, unknown>;
 }
 
+/** An optional JSON object body: an empty body means {}. */
+function optionalObjectBody(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null || (body instanceof Uint8Array && body.length === 0)) return {};
+  return objectBody(body);
+}
+
+function truncate(text: string): string {
+  return text.length > 64 ? `${text.slice(0, 64)}...` : text;
+}
+
+/** GET /v1/buckets/{bucket}/props shows the conflict mode even when it is the default. */
+function propsView(ring: RingState, bucket: string) {
+  return { bucket, props: { conflictMode: 'siblings', ...(ring.buckets[bucket] ?? {}) } };
+}
+
 export function registerClusterRoutes(app: FastifyInstance, deps: ClusterRouteDeps): PathMethods[] {
   const { membership } = deps;
+  const onRequest = [...(deps.guards ?? [])];
 
   const ringView = () => {
     const ring = membership.ring();
@@ -80,40 +119,45 @@ export function registerClusterRoutes(app: FastifyInstance, deps: ClusterRouteDe
     };
   };
 
-  app.get('/v1/ring', async () => ringView());
-  app.get('/v1/members', async () => ({ self: membership.selfId, ringVersion: membership.ring().version, members: membership.members(), hintBacklog: deps.hintBacklog() }));
+  app.get('/v1/ring', { onRequest }, async () => ringView());
 
-  app.post('/v1/admin/join', async (request) => {
-    const body = optionalObject(request.body);
-    const seed = normalizePeerAddress(body.seed ?? deps.defaultSeed);
+  app.get('/v1/members', { onRequest }, async () => ({
+    self: membership.selfId,
+    ringVersion: membership.ring().version,
+    members: membership.members(),
+    hintBacklog: deps.hintBacklog(),
+  }));
+
+  app.post('/v1/admin/join', { onRequest }, async (request) => {
+    const body = optionalObjectBody(request.body);
+    // Only an absent field falls back: an explicit null is a bad value, not "use the default".
+    if (body.seed === undefined && deps.defaultSeed === undefined) throw new DynamoError('PARAMETER_INVALID', 'No seed given and this node has no configured seed: send {"seed": "host:peerPort"}.');
+    const seed = normalizePeerAddress(body.seed === undefined ? deps.defaultSeed : body.seed);
     await translateClusterErrors(() => membership.join(seed));
     return ringView();
   });
 
-  app.post('/v1/admin/leave', async (request) => {
-    const body = optionalObject(request.body);
+  app.post('/v1/admin/leave', { onRequest }, async (request) => {
+    const body = optionalObjectBody(request.body);
+    // As for join: {"node": null} must not silently mean "this node leaves".
     const node = body.node === undefined ? membership.selfId : body.node;
-    if (typeof node !== 'string' || node.length === 0) throw new DynamoError('PARAMETER_INVALID', 'node must be a member id');
+    if (typeof node !== 'string' || node.length === 0) throw new DynamoError('PARAMETER_INVALID', 'node must be the id of a member.');
     await translateClusterErrors(() => membership.leave(node));
     return ringView();
   });
 
-  app.get<{ Params: { bucket: string } }>('/v1/buckets/:bucket/props', async (request) => {
-    deps.validateBucket(request.params.bucket);
-    const props = membership.ring().buckets[request.params.bucket] ?? {};
-    return { bucket: request.params.bucket, props: { conflictMode: 'siblings', ...props } };
+  app.get<{ Params: { bucket?: string } }>('/v1/buckets/:bucket/props', { onRequest }, async (request) => {
+    const bucket = request.params.bucket ?? '';
+    deps.validateBucket(bucket);
+    return propsView(membership.ring(), bucket);
   });
 
-  app.put<{ Params: { bucket: string } }>('/v1/buckets/:bucket/props', async (request) => {
-    deps.validateBucket(request.params.bucket);
-    const props = parseBucketProps(jsonBody(request.body));
-    const n = membership.ring().replicationFactor;
-    for (const name of ['r', 'w', 'dw'] as const) {
-      const value = props[name];
-      if (value !== undefined && (value > n || (name !== 'dw' && value < 1))) throw new DynamoError('PARAMETER_INVALID', `${name}=${value} is impossible with N=${n}`);
-    }
-    const ring = await translateClusterErrors(() => membership.handleBucketProps(request.params.bucket, props));
-    return { bucket: request.params.bucket, props: { conflictMode: 'siblings', ...(ring.buckets[request.params.bucket] ?? {}) } };
+  app.put<{ Params: { bucket?: string } }>('/v1/buckets/:bucket/props', { onRequest }, async (request) => {
+    const bucket = request.params.bucket ?? '';
+    deps.validateBucket(bucket);
+    const props = parseBucketProps(request.body, membership.ring().replicationFactor);
+    const ring = await translateClusterErrors(() => membership.handleBucketProps(bucket, props));
+    return propsView(ring, bucket);
   });
 
   return [

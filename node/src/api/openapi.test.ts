@@ -9,7 +9,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import type { LightMyRequestResponse } from 'fastify';
 import { partitionOf } from '../core/partition';
 import { dataKey } from '../storage/keys';
-import { buildTestApp, type TestApp } from '../../../test/support/testApp';
+import { buildTestApp, buildTestCluster, TEST_PARTITION_COUNT, type TestApp, type TestCluster } from '../../../test/support/testApp';
 import { ERROR_CATALOGUE, ERROR_CODES } from './errors';
 import { openApiDocument } from './openapi';
 
@@ -69,6 +69,20 @@ test('the document lists exactly the catalogue codes, each under its catalogue s
   }
 });
 
+test('every $ref in the document points at something (parameters are not reached by response checks)', () => {
+  const unresolved: string[] = [];
+  const visit = (node: unknown) => {
+    if (node === null || typeof node !== 'object') return;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === '$ref' && typeof value === 'string') {
+        if (at(value.replace(/^#\//, '').split('/')) === undefined) unresolved.push(value);
+      } else visit(value);
+    }
+  };
+  visit(doc);
+  expect(unresolved).toEqual([]);
+});
+
 const exercised = new Set<string>();
 
 /** Checks one real response against the document; `template` undefined means an unknown path. */
@@ -108,14 +122,19 @@ function expectDocumented(template: string | undefined, method: string, response
 
 describe('real responses match the document', () => {
   let t: TestApp;
+  const opened: { close(): Promise<void> }[] = [];
+  const track = <T extends { close(): Promise<void> }>(built: T): T => {
+    opened.push(built);
+    return built;
+  };
   afterEach(async () => {
-    await t.close();
+    for (let built = opened.pop(); built !== undefined; built = opened.pop()) await built.close();
   });
 
   const key = (name: string) => `/v1/buckets/b/keys/${name}`;
 
   test('key routes: values, siblings, tombstones and client errors', async () => {
-    t = await buildTestApp({ maxValueBytes: 64 });
+    t = track(await buildTestApp({ maxValueBytes: 64 }));
     const f = t.app.fastify;
     const check = async (method: 'get' | 'put' | 'delete', url: string, extra: { payload?: string; headers?: Record<string, string> } = {}) => {
       const response = await f.inject({ method: method.toUpperCase() as 'GET', url, ...extra });
@@ -144,11 +163,13 @@ describe('real responses match the document', () => {
     expectDocumented(undefined, 'get', await f.inject({ method: 'GET', url: '/nowhere' }));
   });
 
-  test('key routes: storage corruption (500) and overload (503)', async () => {
-    t = await buildTestApp();
+  test('key routes: storage corruption and failures (500) and overload (503)', async () => {
+    // A read counts a corrupt replica as not answering (503), so a read's 500 comes from an
+    // unexpected failure, injected here through the service.
+    t = track(await buildTestApp({ service: (real) => ({ put: real.put.bind(real), delete: real.delete.bind(real), get: async () => Promise.reject(new Error('injected')) }) }));
     const f = t.app.fastify;
     await f.inject({ method: 'PUT', url: key('k'), payload: 'v' });
-    const rawKey = dataKey(partitionOf('b', 'k', 16), 'b', 'k');
+    const rawKey = dataKey(partitionOf('b', 'k', TEST_PARTITION_COUNT), 'b', 'k');
     await t.engine.put(rawKey, Uint8Array.of(1, 2, 3));
     for (const method of ['get', 'put', 'delete'] as const) {
       expectDocumented(KEY_TEMPLATE, method, await f.inject({ method: method.toUpperCase() as 'GET', url: key('k'), payload: method === 'put' ? 'x' : undefined }));
@@ -161,7 +182,7 @@ describe('real responses match the document', () => {
   });
 
   test('authentication errors (401, 403)', async () => {
-    t = await buildTestApp({ authToken: 'a-long-enough-test-token' });
+    t = track(await buildTestApp({ authToken: 'a-long-enough-test-token' }));
     const f = t.app.fastify;
     for (const [template, url] of [[KEY_TEMPLATE, key('k')], ['/v1/status', '/v1/status']] as const) {
       for (const method of template === KEY_TEMPLATE ? (['get', 'put', 'delete'] as const) : (['get'] as const)) {
@@ -172,11 +193,70 @@ describe('real responses match the document', () => {
   });
 
   test('system routes', async () => {
-    t = await buildTestApp();
+    t = track(await buildTestApp());
     for (const url of ['/healthz', '/readyz', '/metrics', '/v1/status', '/v1/openapi.json']) {
       expectDocumented(url, 'get', await t.app.fastify.inject({ method: 'GET', url }));
     }
     expectDocumented('/healthz', 'delete', await t.app.fastify.inject({ method: 'DELETE', url: '/healthz' }));
+  });
+
+  /** Sends a request to one node and checks the answer against the document. */
+  const send = async (node: TestApp, template: string, method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, body?: string) => {
+    const response = await node.app.fastify.inject({ method, url, ...(body === undefined ? {} : { payload: body, headers: { 'content-type': 'application/json' } }) });
+    expectDocumented(template, method.toLowerCase(), response);
+    return response;
+  };
+  const JOIN = '/v1/admin/join';
+  const LEAVE = '/v1/admin/leave';
+  const PROPS = '/v1/buckets/{bucket}/props';
+
+  test('cluster routes: join, ring, members, leave and bucket properties', async () => {
+    const c: TestCluster = track(await buildTestCluster({ nodes: 3, joined: false }));
+    const [n1, n2, n3] = c.nodes as [TestApp, TestApp, TestApp];
+    expect((await send(n2, JOIN, 'POST', JOIN, '{"seed": "no port"}')).statusCode).toBe(400);
+    expect((await send(n2, JOIN, 'POST', JOIN, '{"seed":')).statusCode).toBe(400);
+    expect((await send(n2, JOIN, 'POST', JOIN, JSON.stringify({ seed: n1.peerAddress }))).statusCode).toBe(200);
+    // An empty body joins through the node's first configured seed (t1 here).
+    expect((await send(n3, JOIN, 'POST', JOIN)).statusCode).toBe(200);
+    await c.advance(3000);
+    expect((await send(n3, JOIN, 'POST', JOIN, JSON.stringify({ seed: n1.peerAddress }))).statusCode).toBe(409);
+    const lonely = track(await buildTestApp());
+    // Nothing listens at port 9999 on the in-memory network: the seed is unreachable.
+    expect((await send(lonely, JOIN, 'POST', JOIN, '{"seed": "127.0.0.1:9999"}')).statusCode).toBe(503);
+
+    for (const node of c.nodes) {
+      expect((await send(node, '/v1/ring', 'GET', '/v1/ring')).json().members).toHaveLength(3);
+      expect((await send(node, '/v1/members', 'GET', '/v1/members')).json().self).toBe(node.id);
+      expect((await send(node, '/v1/status', 'GET', '/v1/status')).json().cluster.members).toBe(3);
+    }
+
+    expect((await send(n2, PROPS, 'PUT', '/v1/buckets/b/props', '{"w": 2, "conflictMode": "lww"}')).statusCode).toBe(200);
+    expect((await send(n3, PROPS, 'GET', '/v1/buckets/b/props')).statusCode).toBe(200);
+    expect((await send(n3, PROPS, 'PUT', '/v1/buckets/b/props', '{"x": 1}')).statusCode).toBe(400);
+    expect((await send(n3, PROPS, 'GET', `/v1/buckets/${'b'.repeat(101)}/props`)).statusCode).toBe(400);
+
+    expect((await send(n2, LEAVE, 'POST', LEAVE, '{"node": 7}')).statusCode).toBe(400);
+    expect((await send(n2, LEAVE, 'POST', LEAVE, '[]')).statusCode).toBe(400);
+    // Ring changes go through the claimant, t1; cut off, it cannot apply them.
+    c.isolate('t1');
+    expect((await send(n2, LEAVE, 'POST', LEAVE, '{"node": "t3"}')).statusCode).toBe(503);
+    expect((await send(n2, PROPS, 'PUT', '/v1/buckets/b/props', '{"w": 1}')).statusCode).toBe(503);
+    c.heal();
+    expect((await send(n2, LEAVE, 'POST', LEAVE, '{"node": "t3"}')).statusCode).toBe(200);
+    expect((await send(lonely, LEAVE, 'POST', LEAVE)).statusCode).toBe(409);
+  });
+
+  test('key routes: QUORUM_UNAVAILABLE from a cluster that lost two of three replicas', async () => {
+    const c: TestCluster = track(await buildTestCluster({ nodes: 3 }));
+    const n1 = c.node('t1');
+    expect((await send(n1, KEY_TEMPLATE, 'PUT', key('k'))).statusCode).toBe(204);
+    c.isolate('t2');
+    c.isolate('t3');
+    await c.advance(3000);
+    const consistent = await send(n1, KEY_TEMPLATE, 'GET', `${key('k')}?consistent=true`);
+    expect([consistent.statusCode, consistent.json().error.code, consistent.headers['retry-after']]).toEqual([503, 'QUORUM_UNAVAILABLE', '1']);
+    expect((await send(n1, KEY_TEMPLATE, 'PUT', `${key('k')}?w=3`)).json().error.code).toBe('QUORUM_UNAVAILABLE');
+    expect((await send(n1, KEY_TEMPLATE, 'DELETE', `${key('k')}?w=all`)).json().error.code).toBe('QUORUM_UNAVAILABLE');
   });
 
   afterAll(() => {

@@ -4,8 +4,7 @@
  * this document with errors.ts and with real responses actually checks something.
  */
 import { ERROR_CATALOGUE, type ErrorCode } from './errors';
-
-type Json = null | boolean | number | string | readonly Json[] | { readonly [key: string]: Json };
+import { ref, schemas, type Json } from './openapiSchemas';
 
 function errorResponse(description: string, codes: readonly ErrorCode[], headers: Record<string, Json> = {}): Json {
   return {
@@ -38,12 +37,23 @@ const unauthorized = errorResponse('Authentication is enabled and no bearer toke
   'WWW-Authenticate': { required: true, schema: { type: 'string' } },
 });
 const forbidden = errorResponse('The bearer token was not accepted.', ['FORBIDDEN']);
-const serverError = errorResponse('The node failed; STORAGE_CORRUPT means the stored object failed its checksum.', ['INTERNAL', 'STORAGE_CORRUPT']);
-const unavailable = errorResponse(
-  'The node is overloaded or shutting down (OVERLOADED, retry after Retry-After seconds), or a quorum could not be reached (QUORUM_UNAVAILABLE, replication only).',
+const serverError = errorResponse('The node failed; STORAGE_CORRUPT means the coordinator\'s stored copy failed its checksum.', ['INTERNAL', 'STORAGE_CORRUPT']);
+const readServerError = errorResponse('The node failed.', ['INTERNAL']);
+const QUORUM_NOTE =
+  'QUORUM_UNAVAILABLE: fewer replicas answered than the quorum needs (replicas down or cut off, a consistent read without a majority of primaries, ' +
+  'or an r/w/dw/pr/pw that N allows but the ring cannot meet today because it has fewer members). Retry after Retry-After seconds.';
+const readUnavailable = errorResponse(
+  `The node is overloaded or shutting down (OVERLOADED), or the read quorum was not met. ${QUORUM_NOTE} A replica whose stored copy fails its integrity check counts as not answering.`,
   ['OVERLOADED', 'QUORUM_UNAVAILABLE'],
   retryAfter,
 );
+const writeUnavailable = errorResponse(
+  `The node is overloaded or shutting down (OVERLOADED), or the write quorum was not met. ${QUORUM_NOTE} ` +
+    'A write that failed its quorum is not rolled back: it may have been stored on some replicas and can appear later (as a value or a sibling).',
+  ['OVERLOADED', 'QUORUM_UNAVAILABLE'],
+  retryAfter,
+);
+const claimantUnavailable = (what: string): Json => errorResponse(`${what} Retry after Retry-After seconds.`, ['QUORUM_UNAVAILABLE'], retryAfter);
 const tooLarge = errorResponse('The body is larger than the node accepts (limits.maxValueBytes, default 1 MiB).', ['VALUE_TOO_LARGE']);
 
 const valueFound: Json = {
@@ -70,6 +80,41 @@ const contextParameter: Json = {
 };
 
 const jsonOk = (description: string, schema: Json): Json => ({ description, content: { 'application/json': { schema } } });
+const parameterRef = (name: string): Json => ({ $ref: `#/components/parameters/${name}` });
+
+/** A quorum query parameter: an integer or one|quorum|all. */
+function quorumParameter(name: string, description: string): Json {
+  return {
+    name,
+    in: 'query',
+    required: false,
+    description:
+      `${description} An integer, or one, quorum (a majority) or all, resolved against the copies the ring keeps today (min(N, members)). ` +
+      `${name} above N (or below its minimum) answers 400 PARAMETER_INVALID naming ${name}; a value N allows but the ring cannot meet today answers 503 QUORUM_UNAVAILABLE before anything is written.`,
+    schema: ref('QuorumValue'),
+  };
+}
+
+const joinBody: Json = {
+  required: false,
+  description: 'Optional. An empty body joins through the node\'s first configured seed.',
+  content: {
+    'application/json': {
+      schema: {
+        type: 'object',
+        properties: { seed: { type: 'string', description: 'The peer endpoint of any member of the cluster to join: "host:peerPort" or "http://host:peerPort".' } },
+      },
+    },
+  },
+};
+const leaveBody: Json = {
+  required: false,
+  description: 'Optional. An empty body (or no "node") makes this node leave.',
+  content: { 'application/json': { schema: { type: 'object', properties: { node: { type: 'string', minLength: 1, description: 'The id of the member that leaves.' } } } } },
+};
+const bucketParameter: Json = [
+  { name: 'bucket', in: 'path', required: true, description: 'UTF-8, 1 to limits.maxBucketBytes bytes (default 100), percent-encoded.', schema: { type: 'string', minLength: 1 } },
+];
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -77,7 +122,8 @@ export const openApiDocument = {
     title: 'dynamokv node API',
     version: '1.0.0',
     description:
-      'A Dynamo-style key-value store. Every error has the body {"error": {"code", "message"}} with a code from one catalogue. ' +
+      'A Dynamo-style key-value store. Every node runs the cluster layer (a single node is a cluster of one member) and accepts any request; ' +
+      'it coordinates or forwards it to the key\'s replicas. Every error has the body {"error": {"code", "message"}} with a code from one catalogue. ' +
       'On any known path, a method it does not serve answers 405 METHOD_NOT_ALLOWED with an Allow header (components.responses.MethodNotAllowed); ' +
       'an unknown path answers 404 NOT_FOUND (components.responses.RouteNotFound).',
   },
@@ -86,26 +132,30 @@ export const openApiDocument = {
       parameters: keyParameters,
       get: {
         operationId: 'getKey',
-        summary: 'Read a key.',
+        summary: 'Read a key from r replicas, merged by causality; stale replicas are repaired in the background.',
+        parameters: [parameterRef('r'), parameterRef('pr'), parameterRef('consistent')],
         responses: {
           '200': valueFound,
           '300': siblingsFound,
-          '400': errorResponse('Invalid bucket, key or query parameter (no query parameters are accepted).', ['BUCKET_INVALID', 'KEY_INVALID', 'PARAMETER_INVALID', 'REQUEST_INVALID']),
+          '400': errorResponse('Invalid bucket, key or query parameter (only r, pr and consistent are accepted).', ['BUCKET_INVALID', 'KEY_INVALID', 'PARAMETER_INVALID', 'REQUEST_INVALID']),
           '401': unauthorized,
           '403': forbidden,
           '404': errorResponse('The key was never written, or every value was deleted; then X-Dynamo-Context is sent so a later write supersedes the delete.', ['KEY_NOT_FOUND'], {
             'X-Dynamo-Context': contextHeader(false),
           }),
-          '500': serverError,
-          '503': unavailable,
+          '500': readServerError,
+          '503': readUnavailable,
         },
       },
       put: {
         operationId: 'putKey',
-        summary: 'Write a value. The body is the value (any bytes); its Content-Type is kept (default application/octet-stream).',
+        summary: 'Write a value to the key\'s replicas; answers after w acknowledgements (dw of them durable). The body is the value (any bytes); its Content-Type is kept (default application/octet-stream).',
         parameters: [
           contextParameter,
           { name: 'returnbody', in: 'query', required: false, description: 'true: answer as GET does.', schema: { type: 'string', enum: ['true', 'false'] } },
+          parameterRef('w'),
+          parameterRef('dw'),
+          parameterRef('pw'),
         ],
         requestBody: { required: false, content: { '*/*': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } } },
         responses: {
@@ -124,13 +174,13 @@ export const openApiDocument = {
           '403': forbidden,
           '413': tooLarge,
           '500': serverError,
-          '503': unavailable,
+          '503': writeUnavailable,
         },
       },
       delete: {
         operationId: 'deleteKey',
-        summary: 'Delete a key: writes a tombstone that supersedes what the context saw.',
-        parameters: [contextParameter],
+        summary: 'Delete a key: writes a tombstone that supersedes what the context saw, with the same quorums as a write.',
+        parameters: [contextParameter, parameterRef('w'), parameterRef('dw'), parameterRef('pw')],
         responses: {
           '204': { description: 'Deleted. The context covers the tombstone.', headers: { 'X-Dynamo-Context': contextHeader(true) } },
           '400': errorResponse('Invalid bucket, key, query parameter or context.', ['BUCKET_INVALID', 'KEY_INVALID', 'PARAMETER_INVALID', 'CONTEXT_INVALID', 'REQUEST_INVALID']),
@@ -138,18 +188,76 @@ export const openApiDocument = {
           '403': forbidden,
           '413': tooLarge,
           '500': serverError,
-          '503': unavailable,
+          '503': writeUnavailable,
+        },
+      },
+    },
+    '/v1/buckets/{bucket}/props': {
+      parameters: bucketParameter,
+      get: {
+        operationId: 'getBucketProps',
+        summary: 'The bucket\'s properties: defaults for r, w, dw (when set) and its conflict mode.',
+        responses: {
+          '200': jsonOk('The bucket\'s properties as this node\'s ring holds them.', ref('BucketPropsView')),
+          '400': errorResponse('Invalid bucket name.', ['BUCKET_INVALID']),
+        },
+      },
+      put: {
+        operationId: 'putBucketProps',
+        summary:
+          'Replace the bucket\'s properties (they travel with the ring to every node). Unset r, w, dw fall back to the node defaults; a request\'s own r, w, dw win over them. ' +
+          'When the ring has fewer members than a property asks for, the property is lowered to the members present for that request.',
+        requestBody: { required: true, content: { 'application/json': { schema: ref('BucketProps') } } },
+        responses: {
+          '200': jsonOk('Stored; the properties now in force.', ref('BucketPropsView')),
+          '400': errorResponse(
+            'Invalid bucket name (BUCKET_INVALID), a body that is not a JSON object (REQUEST_INVALID), or an unknown property or impossible value (PARAMETER_INVALID: r or w outside 1..N, dw outside 0..N or above w, conflictMode other than siblings or lww).',
+            ['BUCKET_INVALID', 'PARAMETER_INVALID', 'REQUEST_INVALID'],
+          ),
+          '503': claimantUnavailable('The claimant (the member that applies ring changes) could not be reached.'),
+        },
+      },
+    },
+    '/v1/ring': {
+      get: { operationId: 'ring', summary: 'The ring as this node sees it: members, ownership and liveness, and the owners of every partition.', responses: { '200': jsonOk('The ring.', ref('Ring')) } },
+    },
+    '/v1/members': {
+      get: { operationId: 'members', summary: 'The members with this node\'s view of their liveness (phi accrual), and its hint backlog.', responses: { '200': jsonOk('The members.', ref('Members')) } },
+    },
+    '/v1/admin/join': {
+      post: {
+        operationId: 'join',
+        summary: 'Make this node join the cluster that the seed belongs to. The node\'s own single-member ring is replaced by the cluster\'s.',
+        requestBody: joinBody,
+        responses: {
+          '200': jsonOk('Joined; the ring as this node now holds it.', ref('Ring')),
+          '400': errorResponse('The body is not a JSON object (REQUEST_INVALID), or the seed is missing or not a "host:port" address (PARAMETER_INVALID).', ['PARAMETER_INVALID', 'REQUEST_INVALID']),
+          '409': errorResponse('This node is already in a cluster of more than one member, is already a member of the seed\'s ring, or the seed\'s cluster has another Q or N.', ['MEMBERSHIP_CONFLICT']),
+          '503': claimantUnavailable('The seed (or, through it, the claimant) could not be reached.'),
+        },
+      },
+    },
+    '/v1/admin/leave': {
+      post: {
+        operationId: 'leave',
+        summary: 'Remove a member from the ring (marked left; it keeps its place in the member list so late gossip cannot bring it back).',
+        requestBody: leaveBody,
+        responses: {
+          '200': jsonOk('Left; the ring as this node now holds it.', ref('Ring')),
+          '400': errorResponse('The body is not a JSON object (REQUEST_INVALID), or node is not a string naming a current member (PARAMETER_INVALID).', ['PARAMETER_INVALID', 'REQUEST_INVALID']),
+          '409': errorResponse('The member is the last one of the ring.', ['MEMBERSHIP_CONFLICT']),
+          '503': claimantUnavailable('The claimant (the member that applies ring changes) could not be reached.'),
         },
       },
     },
     '/healthz': {
-      get: { operationId: 'health', summary: 'Liveness: the process serves HTTP.', responses: { '200': jsonOk('Alive.', { $ref: '#/components/schemas/Probe' }) } },
+      get: { operationId: 'health', summary: 'Liveness: the process serves HTTP.', responses: { '200': jsonOk('Alive.', ref('Probe')) } },
     },
     '/readyz': {
       get: {
         operationId: 'ready',
         summary: 'Readiness: storage is open and the node is not shutting down.',
-        responses: { '200': jsonOk('Ready.', { $ref: '#/components/schemas/Probe' }), '503': jsonOk('Starting or stopping.', { $ref: '#/components/schemas/Probe' }) },
+        responses: { '200': jsonOk('Ready.', ref('Probe')), '503': jsonOk('Starting or stopping.', ref('Probe')) },
       },
     },
     '/metrics': {
@@ -162,8 +270,8 @@ export const openApiDocument = {
     '/v1/status': {
       get: {
         operationId: 'status',
-        summary: 'Node id, version, uptime and storage statistics.',
-        responses: { '200': jsonOk('Status of this node.', { $ref: '#/components/schemas/Status' }), '401': unauthorized, '403': forbidden },
+        summary: 'Node id, version, uptime, storage statistics and this node\'s view of the cluster.',
+        responses: { '200': jsonOk('Status of this node.', ref('Status')), '401': unauthorized, '403': forbidden },
       },
     },
     '/v1/openapi.json': {
@@ -171,6 +279,22 @@ export const openApiDocument = {
     },
   },
   components: {
+    parameters: {
+      r: quorumParameter('r', 'Replicas that must answer a read (minimum 1). Default: the bucket\'s r, else the node\'s (quorum).'),
+      pr: quorumParameter('pr', 'Primary replicas (not fallbacks) among those answers (minimum 0, default 0).'),
+      w: quorumParameter('w', 'Replicas that must acknowledge a write (minimum 1). Default: the bucket\'s w, else the node\'s (quorum).'),
+      dw: quorumParameter('dw', 'Acknowledgements that must be durable (fsynced); minimum 0, at most w. Default: the bucket\'s dw, else the node\'s (0), lowered to w.'),
+      pw: quorumParameter('pw', 'Primary replicas (not fallbacks) among the acknowledgements (minimum 0, default 0).'),
+      consistent: {
+        name: 'consistent',
+        in: 'query',
+        required: false,
+        description:
+          'true: a consistent read (as DynamoDB\'s ConsistentRead): a majority of the primary replicas must answer, no fallbacks; r and pr are ignored. ' +
+          'When they cannot, 503 QUORUM_UNAVAILABLE, never a stale value.',
+        schema: { type: 'string', enum: ['true', 'false'] },
+      },
+    },
     headers: {
       ContextRequired: { description: 'Opaque causal context (base64url, MAC-protected).', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' } },
       ContextOptional: { description: 'Opaque causal context (base64url, MAC-protected).', required: false, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' } },
@@ -182,45 +306,6 @@ export const openApiDocument = {
       }),
       RouteNotFound: errorResponse('No such path.', ['NOT_FOUND']),
     },
-    schemas: {
-      Siblings: {
-        type: 'object',
-        required: ['context', 'siblings'],
-        additionalProperties: false,
-        properties: {
-          context: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' },
-          siblings: {
-            type: 'array',
-            minItems: 2,
-            items: {
-              type: 'object',
-              required: ['value', 'contentType', 'lastModified'],
-              additionalProperties: false,
-              properties: {
-                value: { type: 'string', contentEncoding: 'base64' },
-                contentType: { type: 'string' },
-                lastModified: { type: 'string', format: 'date-time' },
-              },
-            },
-          },
-        },
-      },
-      Probe: { type: 'object', required: ['status'], properties: { status: { enum: ['ok', 'ready', 'not-ready'] } } },
-      Status: {
-        type: 'object',
-        required: ['nodeId', 'version', 'uptimeSeconds', 'inFlightRequests', 'storage'],
-        properties: {
-          nodeId: { type: 'string' },
-          version: { type: 'string' },
-          uptimeSeconds: { type: 'number', minimum: 0 },
-          inFlightRequests: { type: 'integer', minimum: 0 },
-          storage: {
-            type: 'object',
-            required: ['engine', 'approximateBytes'],
-            properties: { engine: { type: 'string' }, approximateBytes: { type: 'integer', minimum: 0 } },
-          },
-        },
-      },
-    },
+    schemas,
   },
 } as const satisfies Json;

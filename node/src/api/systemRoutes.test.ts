@@ -27,9 +27,16 @@ test('/readyz follows readiness: 503 before the node is ready, 200 after', async
   expect((await t.app.fastify.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready' });
 });
 
-test('/v1/status reports the node, its storage and the requests in flight', async () => {
+test('/v1/status reports the node, its storage, its cluster view and the requests in flight', async () => {
   const status = await t.app.fastify.inject({ method: 'GET', url: '/v1/status' });
-  expect(status.json()).toEqual({ nodeId: 't1', version: '0.0.0-test', uptimeSeconds: 0, storage: { engine: 'memory', approximateBytes: 0 }, inFlightRequests: 0 });
+  expect(status.json()).toEqual({
+    nodeId: 't1',
+    version: '0.0.0-test',
+    uptimeSeconds: 0,
+    storage: { engine: 'memory', approximateBytes: 0 },
+    cluster: { clusterId: t.membership.ring().clusterId, ringVersion: 1, members: 1, membersUp: 1, hintBacklog: 0, actorId: 't1.1' },
+    inFlightRequests: 0,
+  });
 });
 
 test('/v1/openapi.json serves the document', async () => {

@@ -120,4 +120,25 @@ describe('coordinator on an in-process cluster', () => {
     const object = await put(outsider, 'fwd', 'x');
     for (const sibling of object.siblings) expect(primaries).toContain(sibling.dot.node.split('.')[0]);
   });
+
+  test('a write whose quorum cannot be met is refused before anything is stored', async () => {
+    const cluster = new MemoryCluster({ nodes: 3, partitionCount: 16, replicationFactor: 3, seed: 17 });
+    await cluster.start();
+    const [a, b] = primariesOf(cluster, 'b', 'doomed');
+    cluster.network.isolate(cluster.node(b!).peerUrl);
+    await cluster.advance(15000);
+    const write = cluster.node(a!).coordinator.put({ bucket: 'b', key: 'doomed', value: value('x'), context: {}, write: { w: 3, dw: 0, pw: 0 }, conflictMode: 'siblings' });
+    await expect(write).rejects.toMatchObject({ code: 'QUORUM_UNAVAILABLE' });
+    expect(await storedOn(cluster, 'doomed')).toEqual([]);
+  });
+
+  test('a node configured with another N is refused by the claimant and not added to the ring', async () => {
+    const cluster = new MemoryCluster({ nodes: 2, partitionCount: 16, replicationFactor: 3, seed: 19 });
+    await cluster.start();
+    const claimant = cluster.nodes[0]!;
+    await expect(claimant.membership.handleJoin({ id: 'odd', clientUrl: 'http://odd', peerUrl: 'http://odd.peer' }, { partitionCount: 16, replicationFactor: 2 })).rejects.toMatchObject({
+      code: 'MEMBERSHIP_CONFLICT',
+    });
+    expect(claimant.membership.ring().members.map((m) => m.id)).toEqual(['n1', 'n2']);
+  });
 });

@@ -110,6 +110,11 @@ export class Coordinator {
     if (mine === undefined && hops < this.options.forwardHopsMax && targets.length > 0) {
       return this.forward(request, ring, targets);
     }
+    // Refuse before writing anything when the reachable targets can never meet the quorum: a
+    // partial write would come back as a sibling when the client retries.
+    if (writeOutcome(request.write, [], targets.map((t) => t.hintFor === undefined && list.primaries.includes(t.node))) === 'failed') {
+      throw new CoordinationError('QUORUM_UNAVAILABLE', `w=${request.write.w} dw=${request.write.dw} pw=${request.write.pw} cannot be met: ${targets.length} replicas reachable`);
+    }
     const versionOptions: VersionOptions = { conflictMode: request.conflictMode, maxSiblings: this.options.maxSiblings };
     const sync = request.write.dw > 0;
     let dropped = 0;
@@ -156,7 +161,7 @@ export class Coordinator {
     }));
     const versionOptions: VersionOptions = { conflictMode: request.conflictMode, maxSiblings: this.options.maxSiblings };
     const replies = await this.awaitQuorum<ReadReply, ReadReply & { primary: boolean }>(outstanding, (done, pending) => readOutcome(requirement, done, pending), (reply, primary) => ({ ...reply, primary }));
-    const { merged } = resolveRead(replies, versionOptions, this.mergeObjects);
+    const { merged } = resolveRead(replies, versionOptions, this.mergeCounted);
     // Read repair runs after the answer: it waits for the slower replicas too, within the timeout.
     void this.repairAfterRead(outstanding, partition, request, versionOptions, list.primaries);
     return merged;
@@ -166,7 +171,7 @@ export class Coordinator {
   async applyReplica(partition: number, bucket: string, key: string, encoded: Uint8Array, sync: boolean, hintFor: string | undefined, conflictMode: ConflictMode): Promise<void> {
     const incoming = decodeObject(encoded);
     const versionOptions: VersionOptions = { conflictMode, maxSiblings: this.options.maxSiblings };
-    await this.store.update(partition, bucket, key, (current) => (current === undefined ? incoming : this.mergeObjects(current, incoming, versionOptions)), {
+    await this.store.update(partition, bucket, key, (current) => (current === undefined ? incoming : this.mergeCounted(current, incoming, versionOptions)), {
       sync,
       extraOperations: this.hintOperations(hintFor, partition, bucket, key),
     });
@@ -177,6 +182,21 @@ export class Coordinator {
   }
 
   // ---- internals ----
+
+  /**
+   * Merges and counts the siblings the cap dropped: a merge can push an object past maxSiblings
+   * just as a write can, and a dropped sibling must never go unnoticed (found by the simulator).
+   * The result can only have lost siblings to the cap when it sits at the cap, so only then is
+   * the uncapped merge computed for comparison.
+   */
+  private readonly mergeCounted: MergeObjects = (a, b, versionOptions) => {
+    const merged = this.mergeObjects(a, b, versionOptions);
+    if (merged.siblings.length < versionOptions.maxSiblings) return merged;
+    const uncapped = this.mergeObjects(a, b, { ...versionOptions, maxSiblings: Number.MAX_SAFE_INTEGER });
+    const dropped = uncapped.siblings.length - merged.siblings.length;
+    if (dropped > 0) this.metrics.siblingsDropped(dropped);
+    return merged;
+  };
 
   /**
    * The hint record written with a stand-in replica's copy. Its value is a stamp unique to this
@@ -293,7 +313,7 @@ export class Coordinator {
   private async repairAfterRead(outstanding: readonly Outstanding<ReadReply>[], partition: number, request: GetRequest, versionOptions: VersionOptions, primaries: readonly string[]): Promise<void> {
     const settled = await Promise.allSettled(outstanding.map((o) => o.promise));
     const replies = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    const { merged, stale } = resolveRead(replies, versionOptions, this.mergeObjects);
+    const { merged, stale } = resolveRead(replies, versionOptions, this.mergeCounted);
     if (merged === undefined) return;
     const repairable = stale.filter((node) => primaries.includes(node));
     if (repairable.length === 0) return;

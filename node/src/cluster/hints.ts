@@ -46,7 +46,7 @@ export class HintDeliverer {
     private readonly metrics: HintMetrics,
     private readonly options: HintOptions,
     private readonly onError: (what: string, error: unknown) => void,
-    /** Called after local copies were dropped, so the node can take a fresh actor id for dots. */
+    /** Called before local copies may be dropped, so the node takes a fresh actor id for dots first. */
     private readonly onLocalCopiesDropped: () => void,
   ) {}
 
@@ -95,7 +95,7 @@ export class HintDeliverer {
     const ring = this.membership.ring();
     const members = activeMembers(ring).map((m) => m.id);
     let delivered = 0;
-    let droppedCopies = false;
+    let actorRenewed = false;
     for await (const [rawKey, stamp] of this.engine.scan({ ...hintRangeForTarget(target), limit })) {
       const hint = decodeHintKey(rawKey);
       const object = await this.store.read(hint.partition, hint.bucket, hint.key);
@@ -108,13 +108,21 @@ export class HintDeliverer {
         );
       }
       const owned = preferenceList(ring.plan, partitionOf(hint.bucket, hint.key, ring.partitionCount), members).primaries.includes(this.membership.selfId);
-      const dropped = await this.store.removeHint(target, hint.partition, hint.bucket, hint.key, stamp, !owned);
-      if (dropped) droppedCopies = true;
+      // Dots must never repeat. Once this node forgot its copy of a key it may later coordinate
+      // a write for that key again, so it takes a new actor id BEFORE the copy can go: a write
+      // that slips in between (a delivery later in this batch awaits the network, and a put
+      // waiting for the key's lock runs as soon as removeHint releases it) then already uses
+      // the new id. Such a write also re-stamps the hint, so the copy it wrote is not dropped,
+      // which is why one renewal per batch is enough. Renewing after the loop, as before, let a
+      // put reuse the old id's counters and silently replace acknowledged siblings (found by
+      // the simulator, seed 1221), and was skipped altogether when a later delivery failed.
+      if (!owned && !actorRenewed) {
+        this.onLocalCopiesDropped();
+        actorRenewed = true;
+      }
+      await this.store.removeHint(target, hint.partition, hint.bucket, hint.key, stamp, !owned);
       delivered++;
     }
-    // Dots must never repeat. Once this node forgot its copy of a key it may later coordinate
-    // a write for that key again, so it first takes a new actor id.
-    if (droppedCopies) this.onLocalCopiesDropped();
     return delivered;
   }
 

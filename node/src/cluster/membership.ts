@@ -142,8 +142,16 @@ export class Membership {
     return this.current;
   }
 
-  async handleJoin(member: Omit<Member, 'state'>): Promise<RingState> {
-    return this.changeAtClaimant(() => addMember(this.current, member), (url) => this.transport.call(url, 'join', { member }, this.options.peerTimeoutMs));
+  async handleJoin(member: Omit<Member, 'state'>, config?: { partitionCount: number; replicationFactor: number }): Promise<RingState> {
+    // A node configured for another Q or N must be refused before it is added to the ring.
+    if (config !== undefined && (config.partitionCount !== this.current.partitionCount || config.replicationFactor !== this.current.replicationFactor)) {
+      throw new MembershipError(
+        'MEMBERSHIP_CONFLICT',
+        `${member.id} is configured with Q=${config.partitionCount} N=${config.replicationFactor}; this cluster has Q=${this.current.partitionCount} N=${this.current.replicationFactor}`,
+      );
+    }
+    const request = { member, ...(config === undefined ? {} : config) };
+    return this.changeAtClaimant(() => addMember(this.current, member), (url) => this.transport.call(url, 'join', request, this.options.peerTimeoutMs));
   }
 
   async handleLeave(id: string): Promise<RingState> {
@@ -159,7 +167,12 @@ export class Membership {
   /** Joins the cluster that `seedPeerUrl` belongs to; this node's own ring is replaced. */
   async join(seedPeerUrl: string): Promise<RingState> {
     if (activeMembers(this.current).length > 1) throw new MembershipError('MEMBERSHIP_CONFLICT', `${this.selfId} is already in a cluster; leave it first`);
-    const { ring } = await this.transport.call(seedPeerUrl, 'join', { member: this.options.self }, this.options.peerTimeoutMs);
+    const { ring } = await this.transport.call(
+      seedPeerUrl,
+      'join',
+      { member: this.options.self, partitionCount: this.options.partitionCount, replicationFactor: this.options.replicationFactor },
+      this.options.peerTimeoutMs,
+    );
     if (ring.partitionCount !== this.options.partitionCount || ring.replicationFactor !== this.options.replicationFactor) {
       throw new MembershipError('MEMBERSHIP_CONFLICT', `the seed's cluster has Q=${ring.partitionCount} N=${ring.replicationFactor}, this node Q=${this.options.partitionCount} N=${this.options.replicationFactor}`);
     }
@@ -194,9 +207,14 @@ export class Membership {
   }
 
   private async adopt(ring: RingState): Promise<void> {
+    const before = new Set(this.current?.members.map((m) => m.id) ?? []);
     await this.engine.put(metaKey(RING_META), packMessage(ring), { sync: true });
     this.current = ring;
     for (const listener of this.listeners) listener(ring);
+    // A member this node has never heard from counts as down; ping newcomers at once rather
+    // than at the next gossip round, so the first writes after a join find them up.
+    const newcomers = ring.members.filter((m) => !before.has(m.id) && m.id !== this.selfId && m.state !== 'left');
+    for (const member of newcomers) void this.ping(member);
   }
 
   /** After a restart on new addresses (a new pod IP), the claimant records them through a join. */

@@ -33,7 +33,7 @@ export function buildPeerHandlers(coordinator: Coordinator, membership: Membersh
       return { object: encodeObject(object) };
     },
     gossip: async (r) => ({ ring: await membership.handleGossip(r.ring) }),
-    join: async (r) => ({ ring: await membership.handleJoin(r.member) }),
+    join: async (r) => ({ ring: await membership.handleJoin(r.member, r.partitionCount === undefined || r.replicationFactor === undefined ? undefined : { partitionCount: r.partitionCount, replicationFactor: r.replicationFactor }) }),
     leave: async (r) => ({ ring: await membership.handleLeave(r.id) }),
     bucketProps: async (r) => ({ ring: await membership.handleBucketProps(r.bucket, r.props) }),
   };

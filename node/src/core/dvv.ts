@@ -115,12 +115,16 @@ export function equalObjects(a: VersionedObject, b: VersionedObject): boolean {
 }
 
 /**
- * True when `a` already contains everything in `b`, so sending `b` to a's holder changes nothing.
- * A dot a has seen is either still one of a's siblings or was superseded there, so comparing
- * the contexts is enough.
+ * True when `a` already contains everything in `b`, so sending `b` to a's holder changes nothing
+ * (merge(a, b) equals a). Comparing contexts is not enough: when the sibling cap drops a sibling
+ * on one replica, its context still covers the dot, so two replicas can hold equal contexts and
+ * different siblings. A sibling of `a` that `b` has seen but no longer holds is one b superseded
+ * or dropped, and merging b into a removes it, so a does not contain b. (The simulator found
+ * replicas that never converged because read repair judged such a replica up to date.)
  */
 export function objectDescends(a: VersionedObject, b: VersionedObject): boolean {
-  return vectorDescends(a.context, b.context);
+  if (!vectorDescends(a.context, b.context)) return false;
+  return a.siblings.every((s) => !covers(b.context, s.dot) || b.siblings.some((t) => sameDot(s.dot, t.dot)));
 }
 
 /** Throws when an object breaks the invariants in version.ts; decoders call it after reading. */

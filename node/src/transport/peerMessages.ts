@@ -48,7 +48,7 @@ export interface PeerMethods {
   read: { request: ReadRequest; response: { object: Uint8Array | null } };
   coordinate: { request: CoordinateRequest; response: { object: Uint8Array } };
   gossip: { request: { ring: RingState }; response: { ring: RingState } };
-  join: { request: { member: Omit<Member, 'state'> }; response: { ring: RingState } };
+  join: { request: { member: Omit<Member, 'state'>; partitionCount?: number; replicationFactor?: number }; response: { ring: RingState } };
   leave: { request: { id: string }; response: { ring: RingState } };
   bucketProps: { request: { bucket: string; props: BucketProps }; response: { ring: RingState } };
 }
@@ -202,7 +202,12 @@ export const decodeRequest: { [M in PeerMethod]: (value: unknown) => PeerRequest
     };
   },
   gossip: (v) => ({ ring: decodeRing(record(v, 'gossip').ring) }),
-  join: (v) => ({ member: decodeMember(record(v, 'join').member, false) }),
+  join: (v) => {
+    const f = record(v, 'join');
+    const member = decodeMember(f.member, false);
+    if (f.partitionCount === undefined || f.partitionCount === null) return { member };
+    return { member, partitionCount: int(f, 'partitionCount', 1, 65536), replicationFactor: int(f, 'replicationFactor', 1, 64) };
+  },
   leave: (v) => ({ id: str(record(v, 'leave'), 'id', 255) }),
   bucketProps: (v) => {
     const f = record(v, 'bucketProps');
