@@ -1,0 +1,232 @@
+/**
+ * Cluster benchmark (issue 3): a local 3-node dynamokv cluster (N=3 R=2 W=2) against a bare
+ * node:http server that does no work, side by side in the same run, with the same load generator.
+ *
+ *   npm run bench:cluster -- [--duration 10] [--connections 50] [--keys 10000] [--warmup 3]
+ *
+ * For each target: preload every key once, then a warm-up (discarded) and a measured phase of a
+ * 50/50 GET/PUT mix at fixed concurrency, keys uniform at random, 1 KiB values. The connections
+ * are spread over the nodes' client ports, so every node coordinates its share. PUTs carry the
+ * newest context seen for their key, so siblings do not pile up. Reports throughput, p50/p99/p99.9
+ * latency and server CPU (the cluster's is the sum of its nodes), and the cluster/bare throughput
+ * ratio, on stdout and in bench/results/cluster-<date>.md. Every process it starts is stopped at
+ * the end, on error, on ctrl-c and past a time limit; node data lives in a temp dir, removed.
+ *
+ * With --cpu-prof-node n1, that node runs under `node --cpu-prof` and, once stopped, the ten
+ * functions with the most self time in its profile are printed (the profile covers its whole life:
+ * start-up, preload and both load phases).
+ */
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startDynamoCluster } from './lib/cluster';
+import { formatProfileSummary, summarizeProfileFile } from './lib/cpuProfile';
+import { ContextCache, preload, type OperationStats } from './lib/load';
+import { BUCKET, COMMON_OPTIONS, COMMON_USAGE, commonSettings, integerOption, measure, startWatchdog, targetOf, unexpectedAnswers, type CommonSettings, type Measurement, type Phase, type Target } from './lib/measure';
+import { installExitHandlers, stopProcess } from './lib/processes';
+import { dateStamp, formatNumber, machineFacts, machineMarkdown, markdownTable, textTable, writeReport, type Row } from './lib/report';
+import { startBareServer, type RunningServer } from './lib/servers';
+
+const PROGRAM = 'clusterBench';
+const repoRoot = path.resolve(__dirname, '..', '..');
+const RATIO_GOAL = 0.25;
+const MIX: Phase = { name: 'MIX', getFraction: 0.5 };
+/** Start-up, joining and preload get this long on top of the phases before the watchdog stops the run. */
+const OVERHEAD_SEC_MAX = 240;
+/** A profiled node writes its profile while it exits; give it longer than the usual 5 s. */
+const PROFILED_STOP_TIMEOUT_MS = 20_000;
+const PROFILE_TOP_COUNT = 10;
+
+const USAGE = `Usage: node dist/bench/clusterBench.js [options]
+${COMMON_USAGE} (default bench/results/cluster-<date>.md)
+  --nodes <n>         cluster nodes (default 3)
+  --partitions <n>    partitions Q, a power of two (default 64)
+  --replication <n>   replicas N (default 3)
+  --r <n>             read quorum (default 2)
+  --w <n>             write quorum (default 2)
+  --cpu-prof-node <id>  run this node (e.g. n1) under node --cpu-prof and summarise its profile
+  --cpu-prof-dir <dir>  where the profile goes (default bench/results/tmp/profiles)`;
+
+interface Settings extends CommonSettings {
+  nodes: number;
+  partitions: number;
+  replication: number;
+  r: number;
+  w: number;
+  profileNode: string | undefined;
+  profileDir: string;
+}
+
+function readSettings(): Settings {
+  const { values } = parseArgs({
+    options: {
+      ...COMMON_OPTIONS,
+      nodes: { type: 'string', default: '3' },
+      partitions: { type: 'string', default: '64' },
+      replication: { type: 'string', default: '3' },
+      r: { type: 'string', default: '2' },
+      w: { type: 'string', default: '2' },
+      'cpu-prof-node': { type: 'string' },
+      'cpu-prof-dir': { type: 'string', default: path.join('bench', 'results', 'tmp', 'profiles') },
+    },
+  });
+  const integer = (name: string, raw: string | undefined, min: number): number => integerOption(PROGRAM, USAGE, name, raw, min);
+  return {
+    ...commonSettings(PROGRAM, USAGE, values, path.join('bench', 'results', `cluster-${dateStamp()}.md`)),
+    nodes: integer('nodes', values.nodes, 1),
+    partitions: integer('partitions', values.partitions, 1),
+    replication: integer('replication', values.replication, 1),
+    r: integer('r', values.r, 1),
+    w: integer('w', values.w, 1),
+    profileNode: values['cpu-prof-node'],
+    profileDir: path.resolve(repoRoot, values['cpu-prof-dir']),
+  };
+}
+
+const HEADER: Row = ['server', 'op', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'ok/total', 'GET 300s', 'errors', 'server CPU %', 'loadgen CPU %'];
+
+function statsRow(m: Measurement, op: string, stats: OperationStats, withCpu: boolean): Row {
+  const rps = m.result.durationSec > 0 ? stats.requests / m.result.durationSec : undefined;
+  return [
+    m.target.label,
+    op,
+    formatNumber(rps, 0),
+    formatNumber(stats.p50Ms, 2),
+    formatNumber(stats.p99Ms, 2),
+    formatNumber(stats.p999Ms, 2),
+    `${stats.ok}/${stats.requests}`,
+    String(stats.siblingReads),
+    withCpu ? String(m.result.errors) : '',
+    withCpu ? formatNumber(m.serverCpuPercent, 0) : '',
+    withCpu ? formatNumber(m.clientCpuPercent, 0) : '',
+  ];
+}
+
+/** One row for the whole mix, then one per operation. */
+function rowsOf(m: Measurement): Row[] {
+  const rows = [statsRow(m, `${MIX.name} (all)`, m.result.all, true)];
+  for (const operation of ['get', 'put'] as const) {
+    const stats = m.result.byOperation[operation];
+    if (stats !== undefined) rows.push(statsRow(m, `  ${operation.toUpperCase()}`, stats, false));
+  }
+  return rows;
+}
+
+function summaryLines(bare: Measurement, cluster: Measurement): string[] {
+  const lines: string[] = [];
+  if (bare.result.throughputRps > 0) {
+    const ratio = cluster.result.throughputRps / bare.result.throughputRps;
+    lines.push(`MIX throughput cluster/bare = ${ratio.toFixed(2)}x (${ratio >= RATIO_GOAL ? 'meets' : 'below'} the ${RATIO_GOAL}x goal)`);
+  }
+  if (bare.result.all.p50Ms > 0) lines.push(`MIX p50 latency cluster/bare = ${(cluster.result.all.p50Ms / bare.result.all.p50Ms).toFixed(1)}x`);
+  const perNode = cluster.target.processes.map((proc, index) => `${proc.name} ${formatNumber(cluster.processCpuPercent[index], 0)} %`);
+  lines.push(`cluster CPU by node: ${perNode.join(', ')}`);
+  return lines;
+}
+
+function profileNodeFlags(settings: Settings): Record<string, string[]> | undefined {
+  if (settings.profileNode === undefined) return undefined;
+  mkdirSync(settings.profileDir, { recursive: true });
+  return { [settings.profileNode]: ['--cpu-prof', `--cpu-prof-dir=${settings.profileDir}`, `--cpu-prof-name=${settings.profileNode}-${Date.now()}.cpuprofile`] };
+}
+
+/** Summarises the newest profile of the profiled node, once it has stopped and written it. */
+function reportProfile(settings: Settings): void {
+  if (settings.profileNode === undefined) return;
+  const prefix = `${settings.profileNode}-`;
+  const files = readdirSync(settings.profileDir).filter((f) => f.startsWith(prefix) && f.endsWith('.cpuprofile')).sort();
+  const newest = files.at(-1);
+  if (newest === undefined) {
+    process.stdout.write(`\nno CPU profile of ${settings.profileNode} found in ${settings.profileDir}\n`);
+    return;
+  }
+  const file = path.join(settings.profileDir, newest);
+  process.stdout.write(`\nCPU profile of ${settings.profileNode}: ${path.relative(repoRoot, file)}\n${formatProfileSummary(summarizeProfileFile(file, PROFILE_TOP_COUNT))}\n`);
+}
+
+function markdownReport(settings: Settings, load: string, rows: Row[], summary: string[], problems: string[]): string {
+  const facts = machineFacts(repoRoot);
+  return [
+    `# Cluster benchmark, ${facts.date.slice(0, 10)}`,
+    '',
+    `A local ${settings.nodes}-node dynamokv cluster (N=${settings.replication} R=${settings.r} W=${settings.w}, Q=${settings.partitions}, RocksDB in temp dirs,`,
+    'joined with POST /v1/admin/join) against a bare node:http server that does no work (the ceiling), measured in the',
+    'same run with the same load generator (autocannon, in the benchmark process; connections spread over the nodes).',
+    '',
+    `Load: ${load}.`,
+    `Node flags: ${settings.nodeArgs.length > 0 ? settings.nodeArgs.join(' ') : '(defaults)'}${settings.profileNode === undefined ? '' : `; ${settings.profileNode} under --cpu-prof`}.`,
+    '',
+    markdownTable(HEADER, rows),
+    '',
+    ...summary.map((line) => `- ${line}`),
+    ...(problems.length > 0 ? ['', '**Unexpected answers:**', ...problems.map((line) => `- ${line}`)] : []),
+    '',
+    '## Machine',
+    machineMarkdown(facts),
+    '',
+    'CPU % is user+system time of the process (all threads) over the phase; 100 % = one core. The cluster\'s is the sum',
+    'of its nodes. GET 300s counts reads that found siblings.',
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const settings = readSettings();
+  startWatchdog(PROGRAM, OVERHEAD_SEC_MAX + 2 * (settings.warmupSec + settings.durationSec));
+  const abort = new AbortController();
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'dynamokv-cluster-bench-'));
+  const removeData = (): void => rmSync(dataDir, { recursive: true, force: true });
+  // On ctrl-c: stop the load, let the exit handlers stop the servers, and only then (on 'exit')
+  // remove the data directory, so RocksDB is never deleted under a running node.
+  installExitHandlers(async () => abort.abort());
+  process.on('exit', removeData);
+
+  const servers: RunningServer[] = [];
+  try {
+    process.stderr.write(`starting servers (node data in ${dataDir})\n`);
+    const bareServer = await startBareServer(repoRoot, settings.valueBytes);
+    servers.push(bareServer);
+    const bare = targetOf(bareServer);
+    const { target: cluster } = await startDynamoCluster(repoRoot, {
+      nodes: settings.nodes,
+      dataDir,
+      partitions: settings.partitions,
+      replication: settings.replication,
+      r: settings.r,
+      w: settings.w,
+      extraArgs: settings.nodeArgs,
+      nodeFlags: profileNodeFlags(settings),
+    }, servers);
+    process.stderr.write(`cluster up: ${cluster.baseUrls.join(' ')}\n`);
+
+    const measurements: Measurement[] = [];
+    for (const target of [bare, cluster] as Target[]) {
+      const contexts = new ContextCache();
+      process.stderr.write(`preloading ${settings.keys} keys into ${target.label}\n`);
+      await preload({ baseUrls: target.baseUrls, bucket: BUCKET, keys: settings.keys, valueBytes: settings.valueBytes, contexts });
+      measurements.push(await measure(target, MIX, settings, contexts, abort.signal));
+    }
+    const [ofBare, ofCluster] = measurements as [Measurement, Measurement];
+
+    const rows = measurements.flatMap(rowsOf);
+    const summary = summaryLines(ofBare, ofCluster);
+    const problems = unexpectedAnswers(measurements);
+    const load = `${settings.connections} connections (closed loop, spread over ${cluster.baseUrls.length} nodes for the cluster), ` +
+      `${Math.round(MIX.getFraction * 100)}/${Math.round((1 - MIX.getFraction) * 100)} GET/PUT, ${settings.keys} keys uniform, ` +
+      `${settings.valueBytes}-byte values, ${settings.warmupSec} s warm-up + ${settings.durationSec} s measured`;
+    process.stdout.write(`\n${load}\n\n${textTable(HEADER, rows)}\n\n${summary.join('\n')}\n`);
+    if (problems.length > 0) process.stdout.write(`\nWARNING:\n${problems.join('\n')}\n`);
+    const written = writeReport(repoRoot, settings.outFile, markdownReport(settings, load, rows, summary, problems));
+    process.stdout.write(`\nreport written to ${written}\n`);
+  } finally {
+    await Promise.all(servers.map((server) => stopProcess(server.process, server.process.name === settings.profileNode ? PROFILED_STOP_TIMEOUT_MS : undefined)));
+    removeData();
+  }
+  reportProfile(settings);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${PROGRAM} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});
