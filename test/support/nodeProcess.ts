@@ -6,9 +6,12 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
-export const REPO_ROOT = resolve(__dirname, '..', '..');
+// Two levels up from test/support, or three when this runs compiled from dist/test/support (the
+// chaos soak command does), so node and CLI paths point at the one build either way.
+const ROOT_OR_DIST = resolve(__dirname, '..', '..');
+export const REPO_ROOT = basename(ROOT_OR_DIST) === 'dist' ? dirname(ROOT_OR_DIST) : ROOT_OR_DIST;
 export const NODE_MAIN = join(REPO_ROOT, 'dist', 'node', 'src', 'main.js');
 /** The Node 24 binary the project pins (the system one may be older). */
 export const NODE_BINARY = process.execPath;

@@ -136,4 +136,20 @@ describe('dotted version vectors', () => {
     const r = update(EMPTY_OBJECT, { a: 7 }, 'a', value('x'), opts);
     expect(r.dot).toEqual({ node: 'a', counter: 8 });
   });
+
+  test('objectDescends means merge(a, b) equals a, even when a sibling cap left equal contexts', () => {
+    const capped = { conflictMode: 'siblings' as const, maxSiblings: 2 };
+    let a = EMPTY_OBJECT;
+    for (let i = 0; i < 2; i++) a = update(a, {}, 'a', value(`v${i}`, i), capped).object;
+    // b saw the same writes plus one more that pushed v0 out under the cap.
+    const b = update(a, {}, 'a', value('v2', 2), capped).object;
+    const bContextOnly = { ...a, context: b.context };
+    expect(objectDescends(bContextOnly, b)).toBe(false);
+    expect(objectDescends(b, a)).toBe(true);
+    fc.assert(
+      fc.property(statesArb, ([x, y]) => {
+        expect(objectDescends(x!, y!)).toBe(equalObjects(merge(x!, y!, opts), x!));
+      }),
+    );
+  });
 });
