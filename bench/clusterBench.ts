@@ -17,7 +17,7 @@
  * start-up, preload and both load phases).
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDynamoCluster } from './lib/cluster';
@@ -122,6 +122,8 @@ function summaryLines(bare: Measurement, cluster: Measurement): string[] {
   if (bare.result.all.p50Ms > 0) lines.push(`MIX p50 latency cluster/bare = ${(cluster.result.all.p50Ms / bare.result.all.p50Ms).toFixed(1)}x`);
   const perNode = cluster.target.processes.map((proc, index) => `${proc.name} ${formatNumber(cluster.processCpuPercent[index], 0)} %`);
   lines.push(`cluster CPU by node: ${perNode.join(', ')}`);
+  const busy = (m: Measurement): string => `${formatNumber(m.machineBusyPercent, 0)} %`;
+  lines.push(`machine CPU busy (all ${cpus().length} cores = 100 %): ${busy(bare)} during bare, ${busy(cluster)} during cluster`);
   return lines;
 }
 
@@ -204,7 +206,7 @@ async function main(): Promise<void> {
     for (const target of [bare, cluster] as Target[]) {
       const contexts = new ContextCache();
       process.stderr.write(`preloading ${settings.keys} keys into ${target.label}\n`);
-      await preload({ baseUrls: target.baseUrls, bucket: BUCKET, keys: settings.keys, valueBytes: settings.valueBytes, contexts });
+      await preload({ baseUrls: target.baseUrls, bucket: BUCKET, keys: settings.keys, valueBytes: settings.valueBytes, contexts }, abort.signal);
       measurements.push(await measure(target, MIX, settings, contexts, abort.signal));
     }
     const [ofBare, ofCluster] = measurements as [Measurement, Measurement];

@@ -96,7 +96,7 @@ async function main(): Promise<void> {
     const contexts = new Map<Target, ContextCache>(targets.map((t) => [t, new ContextCache()]));
     for (const target of targets) {
       process.stderr.write(`preloading ${settings.keys} keys into ${target.label}\n`);
-      await preload({ baseUrls: target.baseUrls, bucket: BUCKET, keys: settings.keys, valueBytes: settings.valueBytes, contexts: contexts.get(target) ?? new ContextCache() });
+      await preload({ baseUrls: target.baseUrls, bucket: BUCKET, keys: settings.keys, valueBytes: settings.valueBytes, contexts: contexts.get(target) ?? new ContextCache() }, abort.signal);
     }
 
     const measurements: Measurement[] = [];

@@ -39,7 +39,11 @@ export interface ProfileSummary {
   readonly totalMs: number;
   readonly idleMs: number;
   readonly top: readonly FunctionSelfTime[];
+  /** Self time by where the code lives: an npm package, a Node.js core area, or our own layer. */
+  readonly byGroup: readonly FunctionSelfTime[];
 }
+
+const GROUPS_SHOWN_MAX = 12;
 
 function isCpuProfile(value: unknown): value is CpuProfile {
   if (typeof value !== 'object' || value === null) return false;
@@ -57,27 +61,52 @@ function frameLabel(frame: CallFrame): string {
   return `${name} (${shortFile}:${frame.lineNumber + 1})`;
 }
 
+/**
+ * The group of a frame: `pkg:<name>` for node_modules, `node:<area>` for Node.js internals
+ * (net, streams, http...), `dist:<dir>` for our compiled code, or the pseudo-frame itself.
+ */
+function frameGroup(frame: CallFrame): string {
+  const url = frame.url;
+  if (url === '') return frame.functionName.startsWith('(') ? frame.functionName : 'native (no script)';
+  const inModules = url.lastIndexOf('node_modules/');
+  if (inModules >= 0) {
+    const parts = url.slice(inModules + 'node_modules/'.length).split('/');
+    return `pkg:${parts[0]?.startsWith('@') === true ? `${parts[0]}/${parts[1] ?? ''}` : (parts[0] ?? '?')}`;
+  }
+  if (url.startsWith('node:')) return `node:${url.slice('node:'.length).replace(/^internal\//, '').split('/')[0] ?? '?'}`;
+  const inDist = url.indexOf('/dist/');
+  if (inDist >= 0) return `dist:${path.dirname(url.slice(inDist + '/dist/'.length))}`;
+  return url;
+}
+
+function ranked(selfUs: Map<string, number>, busyUs: number, count: number): FunctionSelfTime[] {
+  return [...selfUs.entries()]
+    .filter(([label]) => label !== '(idle)')
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([name, us]) => ({ name, selfMs: us / 1000, busyPercent: (us / busyUs) * 100 }));
+}
+
 /** The `topCount` functions with the most self time, from profile text. */
 export function summarizeProfile(text: string, topCount: number): ProfileSummary {
   const parsed: unknown = JSON.parse(text);
   if (!isCpuProfile(parsed)) throw new Error('not a V8 CPU profile (nodes, samples, timeDeltas expected)');
   const labelOf = new Map<number, string>(parsed.nodes.map((node) => [node.id, frameLabel(node.callFrame)]));
+  const groupOf = new Map<number, string>(parsed.nodes.map((node) => [node.id, frameGroup(node.callFrame)]));
   const selfUs = new Map<string, number>();
+  const groupUs = new Map<string, number>();
   let totalUs = 0;
   for (const [index, nodeId] of parsed.samples.entries()) {
     const us = Math.max(0, parsed.timeDeltas[index + 1] ?? 0);
     const label = labelOf.get(nodeId) ?? `(unknown node ${nodeId})`;
     selfUs.set(label, (selfUs.get(label) ?? 0) + us);
+    const group = groupOf.get(nodeId) ?? '?';
+    groupUs.set(group, (groupUs.get(group) ?? 0) + us);
     totalUs += us;
   }
   const idleUs = selfUs.get('(idle)') ?? 0;
   const busyUs = Math.max(1, totalUs - idleUs);
-  const top = [...selfUs.entries()]
-    .filter(([label]) => label !== '(idle)')
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, topCount)
-    .map(([name, us]) => ({ name, selfMs: us / 1000, busyPercent: (us / busyUs) * 100 }));
-  return { totalMs: totalUs / 1000, idleMs: idleUs / 1000, top };
+  return { totalMs: totalUs / 1000, idleMs: idleUs / 1000, top: ranked(selfUs, busyUs, topCount), byGroup: ranked(groupUs, busyUs, GROUPS_SHOWN_MAX) };
 }
 
 export function summarizeProfileFile(file: string, topCount: number): ProfileSummary {
@@ -93,5 +122,7 @@ export function formatProfileSummary(summary: ProfileSummary): string {
   for (const [index, entry] of summary.top.entries()) {
     lines.push(`${String(index + 1).padStart(2)}. ${entry.busyPercent.toFixed(1).padStart(5)} %  ${entry.selfMs.toFixed(0).padStart(7)} ms  ${entry.name}`);
   }
+  lines.push('self time by where the code lives, % of busy:');
+  lines.push(summary.byGroup.map((entry) => `${entry.name} ${entry.busyPercent.toFixed(1)} %`).join(', '));
   return lines.join('\n');
 }

@@ -220,7 +220,8 @@ export async function runLoad(spec: LoadSpec, signal?: AbortSignal): Promise<Loa
   const value = Buffer.alloc(spec.valueBytes, 0x62);
   const stopAll = new AbortController();
   const onOuterAbort = (): void => stopAll.abort();
-  signal?.addEventListener('abort', onOuterAbort, { once: true });
+  if (signal?.aborted === true) stopAll.abort();
+  else signal?.addEventListener('abort', onOuterAbort, { once: true });
   const shares = connectionShares(spec.connections, spec.baseUrls.length);
   try {
     const results = await Promise.all(
@@ -242,14 +243,14 @@ export async function runLoad(spec: LoadSpec, signal?: AbortSignal): Promise<Loa
 /**
  * Writes every key once (bounded concurrency, undici keep-alive pools) so GETs find values and
  * later PUTs start from a known context; worker i writes through base URL i mod n. Fails on the
- * first unexpected status.
+ * first unexpected status; `signal` stops it between requests.
  */
-export async function preload(spec: Pick<LoadSpec, 'baseUrls' | 'bucket' | 'keys' | 'valueBytes' | 'contexts'>, concurrency = 32): Promise<void> {
+export async function preload(spec: Pick<LoadSpec, 'baseUrls' | 'bucket' | 'keys' | 'valueBytes' | 'contexts'>, signal?: AbortSignal, concurrency = 32): Promise<void> {
   const pools = spec.baseUrls.map((url) => new Pool(url, { connections: Math.ceil(concurrency / spec.baseUrls.length) }));
   const value = Buffer.alloc(spec.valueBytes, 0x63);
   let next = 0;
   const worker = async (pool: Pool): Promise<void> => {
-    while (next < spec.keys) {
+    while (next < spec.keys && signal?.aborted !== true) {
       const key = keyName(next++);
       const known = spec.contexts.get(key);
       const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };

@@ -6,7 +6,7 @@
  */
 import type { ContextCache, LoadResult } from './load';
 import { runLoad } from './load';
-import { cpuSeconds, type ManagedProcess } from './processes';
+import { cpuSeconds, machineCpuSeconds, type ManagedProcess } from './processes';
 import type { RunningServer } from './servers';
 
 export const BUCKET = 'bench';
@@ -109,6 +109,11 @@ export interface Measurement {
   readonly processCpuPercent: readonly (number | undefined)[];
   /** CPU of this process, which runs the load generator. */
   readonly clientCpuPercent: number;
+  /**
+   * Busy share of the whole machine over the phase (100 = every core busy). Far above what the
+   * target and the load generator used means something else ran at the same time.
+   */
+  readonly machineBusyPercent: number | undefined;
 }
 
 /** A warm-up run (discarded) and a measured run of `phase` against `target`. */
@@ -129,9 +134,14 @@ export async function measure(target: Target, phase: Phase, settings: CommonSett
   process.stderr.write(`  ${target.label} ${phase.name}: measuring ${settings.durationSec} s\n`);
   const cpuBefore = target.processes.map((proc) => cpuSeconds(proc.pid));
   const clientBefore = process.cpuUsage();
+  const machineBefore = machineCpuSeconds();
   const result = await runLoad({ ...spec, durationSec: settings.durationSec }, signal);
   const cpuAfter = target.processes.map((proc) => cpuSeconds(proc.pid));
   const client = process.cpuUsage(clientBefore);
+  const machineAfter = machineCpuSeconds();
+  const machineBusyPercent = machineBefore === undefined || machineAfter === undefined || machineAfter.totalSec <= machineBefore.totalSec
+    ? undefined
+    : ((machineAfter.busySec - machineBefore.busySec) / (machineAfter.totalSec - machineBefore.totalSec)) * 100;
   const percentOf = (seconds: number): number | undefined => (result.durationSec > 0 ? (seconds / result.durationSec) * 100 : undefined);
   const processCpuPercent = cpuAfter.map((after, index) => {
     const before = cpuBefore[index];
@@ -139,7 +149,7 @@ export async function measure(target: Target, phase: Phase, settings: CommonSett
   });
   const serverCpuPercent = processCpuPercent.some((p) => p === undefined) ? undefined : processCpuPercent.reduce<number>((sum, p) => sum + (p ?? 0), 0);
   const clientCpuPercent = percentOf((client.user + client.system) / 1e6) ?? 0;
-  return { target, phase, result, serverCpuPercent, processCpuPercent, clientCpuPercent };
+  return { target, phase, result, serverCpuPercent, processCpuPercent, clientCpuPercent, machineBusyPercent };
 }
 
 /** One line per measurement that had answers other than the expected ones, or client errors. */

@@ -185,3 +185,19 @@ export function cpuSeconds(pid: number): number | undefined {
   if (!Number.isFinite(userTicks) || !Number.isFinite(systemTicks)) return undefined;
   return (userTicks + systemTicks) / ticksPerSecond();
 }
+
+/** Busy and total CPU seconds of the whole machine so far (all cores), from /proc/stat. */
+export function machineCpuSeconds(): { busySec: number; totalSec: number } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync('/proc/stat', 'utf8');
+  } catch {
+    return undefined;
+  }
+  // First line: "cpu  user nice system idle iowait irq softirq steal ..." in clock ticks.
+  const fields = (stat.split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
+  if (fields.length < 8 || fields.some((f) => !Number.isFinite(f))) return undefined;
+  const total = fields.reduce((sum, f) => sum + f, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return { busySec: (total - idle) / ticksPerSecond(), totalSec: total / ticksPerSecond() };
+}

@@ -1,5 +1,5 @@
 /**
- * One short real-process verify run: 5 nodes (N=3), the set workload through every node for 12 s
+ * One short real-process verify run: 5 nodes (N=3), the set workload through every node for 15 s
  * while a seeded schedule pauses (SIGSTOP) and kills -9 nodes, then heal and the set checker.
  * It proves that no acknowledged add to a siblings bucket is lost under those faults, that the
  * run did acknowledge adds (so "nothing lost" is not vacuous), and that nothing appeared that no
@@ -9,7 +9,7 @@ import { killAllNodes } from '../support/nodeProcess';
 import { formatVerify, verify } from './verify';
 
 const SEED = 20261125;
-const WORKLOAD_MS = 12_000;
+const WORKLOAD_MS = 15_000;
 
 afterAll(async () => {
   await killAllNodes();

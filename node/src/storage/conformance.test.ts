@@ -6,3 +6,4 @@ import { describeStorageEngine, memoryEngineFactory, rocksDbEngineFactory } from
 
 describeStorageEngine('MemoryEngine', memoryEngineFactory());
 describeStorageEngine('RocksDbEngine', rocksDbEngineFactory());
+describeStorageEngine('RocksDbEngine (reads through the libuv pool)', rocksDbEngineFactory({ synchronousReads: false }));

@@ -46,18 +46,18 @@ export function memoryEngineFactory(): EngineFactory {
   };
 }
 
-export function rocksDbEngineFactory(): EngineFactory {
+export function rocksDbEngineFactory(engineOptions: { synchronousReads?: boolean } = {}): EngineFactory {
   return {
     persistent: true,
     async create() {
       const path = await mkdtemp(join(tmpdir(), 'dynamokv-rocksdb-'));
-      let engine = new RocksDbEngine({ path });
+      let engine = new RocksDbEngine({ path, ...engineOptions });
       await engine.open();
       return {
         engine,
         async reopen() {
           await engine.close();
-          engine = new RocksDbEngine({ path });
+          engine = new RocksDbEngine({ path, ...engineOptions });
           await engine.open();
           return engine;
         },

@@ -58,6 +58,10 @@ export class HttpPeerTransport implements PeerTransport {
     entry.inFlight++;
     const headers: Record<string, string> = { 'content-type': PEER_CONTENT_TYPE };
     if (this.options.peerSecret) headers.authorization = `Bearer ${this.options.peerSecret}`;
+    // One timer bounds the whole call, queueing in the pool included; it is cleared on completion
+    // (AbortSignal.timeout would fire later anyway and build a DOMException for every call).
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), timeoutMs);
     try {
       const response = await entry.pool.request({
         method: 'POST',
@@ -66,7 +70,7 @@ export class HttpPeerTransport implements PeerTransport {
         body: packMessage(request),
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: abort.signal,
       });
       const body = Buffer.from(await response.body.arrayBuffer());
       const decoded = unpackMessage(body);
@@ -80,6 +84,7 @@ export class HttpPeerTransport implements PeerTransport {
       const message = error instanceof Error ? error.message : String(error);
       throw new PeerCallError('PEER_UNREACHABLE', `${method} to ${peerUrl} failed: ${message}`, true);
     } finally {
+      clearTimeout(timer);
       entry.inFlight--;
     }
   }
