@@ -15,7 +15,10 @@ const ring = createRing('c1', { id: 'n1', clientUrl: 'http://127.0.0.1:8080', pe
 const handlers: PeerHandlers = {
   ping: async (r) => ({ id: `pong-${r.from}`, ringVersion: 7 }),
   replicate: async (r) => ({ durable: r.sync }),
-  read: async (r) => ({ object: r.key === 'missing' ? null : Uint8Array.from([1, 2, 3]) }),
+  read: async (r) => {
+    if (r.key === 'boom') throw Object.assign(new Error('corrupt'), { code: 'STORAGE_CORRUPT', status: 500 });
+    return { object: r.key === 'missing' ? null : Uint8Array.from([1, 2, 3, r.partition]) };
+  },
   coordinate: async () => {
     throw Object.assign(new Error('no quorum'), { code: 'QUORUM_UNAVAILABLE', status: 503 });
   },
@@ -51,9 +54,27 @@ describe('peer transport over loopback', () => {
   test('calls round-trip typed values', async () => {
     expect(await client.call(server.url, 'ping', { from: 'n2' }, 1000)).toEqual({ id: 'pong-n2', ringVersion: 7 });
     expect(await client.call(server.url, 'replicate', { partition: 1, bucket: 'b', key: 'k', object: Uint8Array.from([9]), sync: true }, 1000)).toEqual({ durable: true });
-    expect((await client.call(server.url, 'read', { partition: 1, bucket: 'b', key: 'k' }, 1000)).object).toEqual(Buffer.from([1, 2, 3]));
+    expect((await client.call(server.url, 'read', { partition: 1, bucket: 'b', key: 'k' }, 1000)).object).toEqual(Buffer.from([1, 2, 3, 1]));
     expect((await client.call(server.url, 'read', { partition: 1, bucket: 'b', key: 'missing' }, 1000)).object).toBeNull();
     expect((await client.call(server.url, 'gossip', { ring }, 1000)).ring).toEqual(ring);
+  });
+
+  test('calls made together travel as one batch; each gets its own result, and one failure fails only itself', async () => {
+    let batches = 0;
+    let requests = 0;
+    const count = (request: { url?: string }) => {
+      requests++;
+      if (request.url === '/peer/v1/batch') batches++;
+    };
+    server.app.server.on('request', count);
+    const reads = Array.from({ length: 20 }, (_, i) => client.call(server.url, 'read', { partition: i, bucket: 'b', key: i === 7 ? 'boom' : 'k' }, 1000));
+    const settled = await Promise.allSettled(reads);
+    settled.forEach((result, i) => {
+      if (i === 7) expect(result).toMatchObject({ status: 'rejected', reason: { code: 'STORAGE_CORRUPT', unreachable: false } });
+      else expect(result).toMatchObject({ status: 'fulfilled', value: { object: Buffer.from([1, 2, 3, i]) } });
+    });
+    server.app.server.off('request', count);
+    expect([requests, batches]).toEqual([1, 1]);
   });
 
   test('handler errors keep their code and are not mistaken for an unreachable peer', async () => {

@@ -5,7 +5,10 @@
  */
 import { Pool } from 'undici';
 import {
+  BATCHED_METHODS,
+  BATCH_CALLS_MAX,
   PEER_CONTENT_TYPE,
+  decodeBatchResponse,
   decodePeerError,
   decodeResponse,
   packMessage,
@@ -45,8 +48,28 @@ export interface PeerClientOptions {
 
 export const DEFAULT_PEER_CLIENT_OPTIONS: PeerClientOptions = { connectionsPerPeer: 16, inFlightPerPeerMax: 2048, poolsMax: 1024 };
 
+interface PendingCall {
+  readonly method: PeerMethod;
+  readonly request: unknown;
+  readonly timeoutMs: number;
+  readonly resolve: (response: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface PeerEntry {
+  readonly pool: Pool;
+  inFlight: number;
+  /** Batchable calls made in this event-loop turn, sent together when the turn ends. */
+  pending: PendingCall[];
+}
+
+/**
+ * Replica reads and writes are many and small; one HTTP request per call made the HTTP layers
+ * the largest cost of a cluster request. Calls to one peer issued in the same event-loop turn
+ * travel as one batch (up to BATCH_CALLS_MAX), and each still gets its own result or error.
+ */
 export class HttpPeerTransport implements PeerTransport {
-  private readonly pools = new Map<string, { pool: Pool; inFlight: number }>();
+  private readonly pools = new Map<string, PeerEntry>();
 
   constructor(private readonly options: PeerClientOptions = DEFAULT_PEER_CLIENT_OPTIONS) {}
 
@@ -56,6 +79,57 @@ export class HttpPeerTransport implements PeerTransport {
       throw new PeerCallError('PEER_BUSY', `too many calls in flight to ${peerUrl}`, false);
     }
     entry.inFlight++;
+    try {
+      if (!BATCHED_METHODS.includes(method)) {
+        const decoded = await this.post(entry, peerUrl, method, request, timeoutMs);
+        return decodeResponse[method](decoded) as PeerResponse<M>;
+      }
+      const response = await new Promise<unknown>((resolve, reject) => {
+        entry.pending.push({ method, request, timeoutMs, resolve, reject });
+        if (entry.pending.length === 1) setImmediate(() => this.flush(entry, peerUrl));
+        else if (entry.pending.length >= BATCH_CALLS_MAX) this.flush(entry, peerUrl);
+      });
+      return decodeResponse[method](response) as PeerResponse<M>;
+    } finally {
+      entry.inFlight--;
+    }
+  }
+
+  /** Sends the pending calls: alone as a plain call, or together as one batch. */
+  private flush(entry: PeerEntry, peerUrl: string): void {
+    const calls = entry.pending;
+    if (calls.length === 0) return;
+    entry.pending = [];
+    const timeoutMs = Math.max(...calls.map((c) => c.timeoutMs));
+    if (calls.length === 1) {
+      const only = calls[0]!;
+      this.post(entry, peerUrl, only.method, only.request, only.timeoutMs).then(only.resolve, only.reject);
+      return;
+    }
+    const body = { calls: calls.map((c) => ({ method: c.method, request: c.request })) };
+    this.post(entry, peerUrl, 'batch', body, timeoutMs).then(
+      (decoded) => {
+        let results;
+        try {
+          results = decodeBatchResponse(decoded, calls.length);
+        } catch (error) {
+          for (const c of calls) c.reject(new PeerCallError('PEER_MESSAGE_INVALID', (error as Error).message, false));
+          return;
+        }
+        results.forEach((result, i) => {
+          const c = calls[i]!;
+          if (result.ok) c.resolve(result.response);
+          else c.reject(new PeerCallError(result.code, result.message, false));
+        });
+      },
+      (error: unknown) => {
+        for (const c of calls) c.reject(error);
+      },
+    );
+  }
+
+  /** One HTTP POST to /peer/v1/<path>; resolves to the decoded msgpack body of a 200. */
+  private async post(entry: PeerEntry, peerUrl: string, path: string, request: unknown, timeoutMs: number): Promise<unknown> {
     const headers: Record<string, string> = { 'content-type': PEER_CONTENT_TYPE };
     if (this.options.peerSecret) headers.authorization = `Bearer ${this.options.peerSecret}`;
     // One timer bounds the whole call, queueing in the pool included; it is cleared on completion
@@ -65,7 +139,7 @@ export class HttpPeerTransport implements PeerTransport {
     try {
       const response = await entry.pool.request({
         method: 'POST',
-        path: `/peer/v1/${method}`,
+        path: `/peer/v1/${path}`,
         headers,
         body: packMessage(request),
         headersTimeout: timeoutMs,
@@ -78,14 +152,13 @@ export class HttpPeerTransport implements PeerTransport {
         const error = decodePeerError(decoded);
         throw new PeerCallError(error.code, error.message, false);
       }
-      return decodeResponse[method](decoded) as PeerResponse<M>;
+      return decoded;
     } catch (error) {
       if (error instanceof PeerCallError) throw error;
       const message = error instanceof Error ? error.message : String(error);
-      throw new PeerCallError('PEER_UNREACHABLE', `${method} to ${peerUrl} failed: ${message}`, true);
+      throw new PeerCallError('PEER_UNREACHABLE', `${path} to ${peerUrl} failed: ${message}`, true);
     } finally {
       clearTimeout(timer);
-      entry.inFlight--;
     }
   }
 
@@ -95,11 +168,11 @@ export class HttpPeerTransport implements PeerTransport {
     await Promise.all(pools.map((p) => p.pool.close().catch(() => undefined)));
   }
 
-  private poolFor(peerUrl: string): { pool: Pool; inFlight: number } {
+  private poolFor(peerUrl: string): PeerEntry {
     let entry = this.pools.get(peerUrl);
     if (entry === undefined) {
       if (this.pools.size >= this.options.poolsMax) this.evictIdlePool();
-      entry = { pool: new Pool(peerUrl, { connections: this.options.connectionsPerPeer, pipelining: 1, keepAliveTimeout: 30_000 }), inFlight: 0 };
+      entry = { pool: new Pool(peerUrl, { connections: this.options.connectionsPerPeer, pipelining: 1, keepAliveTimeout: 30_000 }), inFlight: 0, pending: [] };
       this.pools.set(peerUrl, entry);
     }
     return entry;
@@ -107,7 +180,7 @@ export class HttpPeerTransport implements PeerTransport {
 
   private evictIdlePool(): void {
     for (const [url, entry] of this.pools) {
-      if (entry.inFlight === 0) {
+      if (entry.inFlight === 0 && entry.pending.length === 0) {
         this.pools.delete(url);
         void entry.pool.close().catch(() => undefined);
         return;

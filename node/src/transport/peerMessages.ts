@@ -237,3 +237,40 @@ export function decodePeerError(value: unknown): { code: string; message: string
   const f = record(value, 'error');
   return { code: str(f, 'code', 64), message: str(f, 'message', 4096) };
 }
+
+// ---- batches: many calls to one peer in one HTTP request ----
+
+/** Calls in one batch at most; the client flushes before reaching it. */
+export const BATCH_CALLS_MAX = 256;
+
+/** Methods worth batching: the per-key traffic of every client request. */
+export const BATCHED_METHODS: readonly PeerMethod[] = ['replicate', 'read'];
+
+export interface BatchedCall {
+  readonly method: PeerMethod;
+  readonly request: unknown;
+}
+
+export type BatchResult = { readonly ok: true; readonly response: unknown } | { readonly ok: false; readonly code: string; readonly message: string };
+
+/** Decodes a batch envelope and each call inside it with that method's own decoder. */
+export function decodeBatchRequest(value: unknown): { method: PeerMethod; request: unknown }[] {
+  const calls = record(value, 'batch').calls;
+  if (!Array.isArray(calls) || calls.length === 0 || calls.length > BATCH_CALLS_MAX) throw new PeerDecodeError(`a batch holds 1..${BATCH_CALLS_MAX} calls`);
+  return calls.map((raw) => {
+    const f = record(raw, 'batched call');
+    const method = f.method as PeerMethod;
+    if (!BATCHED_METHODS.includes(method)) throw new PeerDecodeError(`method ${String(f.method)} cannot be batched`);
+    return { method, request: decodeRequest[method](f.request) };
+  });
+}
+
+export function decodeBatchResponse(value: unknown, expected: number): BatchResult[] {
+  const results = record(value, 'batch response').results;
+  if (!Array.isArray(results) || results.length !== expected) throw new PeerDecodeError(`a batch response must hold ${expected} results`);
+  return results.map((raw) => {
+    const f = record(raw, 'batch result');
+    if (f.ok === true) return { ok: true, response: f.response };
+    return { ok: false, code: str(f, 'code', 64), message: str(f, 'message', 4096) };
+  });
+}
