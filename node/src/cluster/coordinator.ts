@@ -15,7 +15,7 @@
  */
 import { encodeContext } from '../core/context';
 import { EMPTY_OBJECT, merge, update, type VersionOptions } from '../core/dvv';
-import { partitionOf, preferenceList } from '../core/partition';
+import { partitionOf, preferenceList, type PreferenceList } from '../core/partition';
 import { majority, readOutcome, resolveRead, selectReadTargets, selectWriteTargets, writeOutcome, type ReadReply, type ReadRequirement, type ReplicaTarget, type WriteAck, type WriteRequirement } from '../core/quorum';
 import { activeMembers, effectiveReplicationFactor, type RingState } from '../core/ring';
 import type { ConflictMode, NewValue, VersionVector, VersionedObject } from '../core/version';
@@ -84,6 +84,7 @@ interface Outstanding<T> {
 
 export class Coordinator {
   private hintSequence = 0;
+  private listCache: { ring: RingState | undefined; lists: Map<number, PreferenceList> } = { ring: undefined, lists: new Map() };
   private readonly mergeObjects: MergeObjects;
 
   constructor(
@@ -101,7 +102,7 @@ export class Coordinator {
   async put(request: PutRequest): Promise<VersionedObject> {
     const ring = this.membership.ring();
     const partition = partitionOf(request.bucket, request.key, ring.partitionCount);
-    const list = preferenceList(ring.plan, partition, activeMembers(ring).map((m) => m.id));
+    const list = this.preferenceListOf(ring, partition);
     const isUp = (id: string) => this.membership.isUp(id);
     const targets = selectWriteTargets(list, isUp);
     const self = this.membership.selfId;
@@ -148,7 +149,7 @@ export class Coordinator {
     const ring = this.membership.ring();
     const n = effectiveReplicationFactor(ring);
     const partition = partitionOf(request.bucket, request.key, ring.partitionCount);
-    const list = preferenceList(ring.plan, partition, activeMembers(ring).map((m) => m.id));
+    const list = this.preferenceListOf(ring, partition);
     const targets = selectReadTargets(list, (id) => this.membership.isUp(id), request.consistent);
     const requirement: ReadRequirement = request.consistent ? { r: majority(n), pr: majority(n) } : request.read;
     if (request.consistent && targets.length < requirement.pr) {
@@ -182,6 +183,20 @@ export class Coordinator {
   }
 
   // ---- internals ----
+
+  /**
+   * Preference lists depend only on the ring, so they are computed once per ring version and
+   * partition (at most Q entries) instead of on every request.
+   */
+  private preferenceListOf(ring: RingState, partition: number): PreferenceList {
+    if (this.listCache.ring !== ring) this.listCache = { ring, lists: new Map() };
+    let list = this.listCache.lists.get(partition);
+    if (list === undefined) {
+      list = preferenceList(ring.plan, partition, activeMembers(ring).map((m) => m.id));
+      this.listCache.lists.set(partition, list);
+    }
+    return list;
+  }
 
   /**
    * Merges and counts the siblings the cap dropped: a merge can push an object past maxSiblings

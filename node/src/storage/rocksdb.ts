@@ -75,6 +75,9 @@ export interface RocksDbEngineOptions {
   readonly synchronousReads?: boolean;
 }
 
+/** Writes in one group commit at most; a bound on the batch the binding builds at once. */
+const GROUP_WRITES_MAX = 512;
+
 type State = 'closed' | 'opening' | 'open' | 'closing';
 
 export class RocksDbEngine implements StorageEngine {
@@ -83,6 +86,7 @@ export class RocksDbEngine implements StorageEngine {
   private opening: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private group: { operations: RocksOperation[]; sync: boolean; resolve: () => void; reject: (error: unknown) => void }[] = [];
 
   constructor(private readonly options: RocksDbEngineOptions) {}
 
@@ -213,8 +217,36 @@ export class RocksDbEngine implements StorageEngine {
     }
   }
 
-  private async write(operations: RocksOperation[], options: WriteOptions | undefined): Promise<void> {
-    await this.track(this.openDb().batch(operations, { ...BUFFERS, sync: options?.sync === true }));
+  /**
+   * Group commit: writes issued in the same event-loop turn go to RocksDB as one batch, one WAL
+   * append (and at most one fsync) for all of them. Each caller's operations stay atomic, since
+   * the whole group is; a failure fails every write of the group. The binding writes on the main
+   * thread, so fewer, larger batches were the largest saving on the PUT path.
+   */
+  private write(operations: RocksOperation[], options: WriteOptions | undefined): Promise<void> {
+    this.openDb();
+    const done = new Promise<void>((resolve, reject) => {
+      this.group.push({ operations, sync: options?.sync === true, resolve, reject });
+      if (this.group.length === 1) setImmediate(() => this.flushGroup());
+      else if (this.group.length >= GROUP_WRITES_MAX) this.flushGroup();
+    });
+    return this.track(done);
+  }
+
+  private flushGroup(): void {
+    const group = this.group;
+    if (group.length === 0) return;
+    this.group = [];
+    const fail = (error: unknown) => group.forEach((w) => w.reject(error));
+    let db: RocksLevel;
+    try {
+      db = this.openDb();
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    const operations = group.length === 1 ? group[0]!.operations : group.flatMap((w) => w.operations);
+    db.batch(operations, { ...BUFFERS, sync: group.some((w) => w.sync) }).then(() => group.forEach((w) => w.resolve()), fail);
   }
 
   private openDb(): RocksLevel {
