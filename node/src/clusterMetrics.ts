@@ -3,17 +3,23 @@
  * the ring. They register on the node's own registry beside the request metrics.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { AntiEntropyMetrics } from './cluster/antiEntropy';
 import type { CoordinatorMetrics } from './cluster/coordinator';
 import type { HintMetrics } from './cluster/hints';
 import type { Membership } from './cluster/membership';
 import { activeMembers } from './core/ring';
 
-export class ClusterMetrics implements CoordinatorMetrics, HintMetrics {
+export class ClusterMetrics implements CoordinatorMetrics, HintMetrics, AntiEntropyMetrics {
   private readonly readRepairs: Counter;
   private readonly forwards: Counter;
   private readonly hintsDelivered: Counter;
   private readonly hintBacklog: Gauge;
   private readonly siblingsDroppedTotal: (count: number) => void;
+  private readonly aeExchanges: Counter;
+  private readonly aeKeysRepaired: Counter;
+  private readonly aeBytes: Counter;
+  /** Labelled by partition: at most Q series. */
+  private readonly aeLastExchange: Gauge;
 
   constructor(registry: Registry, membership: () => Membership | undefined, siblingsDropped: (count: number) => void) {
     const registers = [registry];
@@ -22,6 +28,15 @@ export class ClusterMetrics implements CoordinatorMetrics, HintMetrics {
     this.forwards = new Counter({ name: 'dynamokv_forwarded_writes_total', help: 'Writes this node forwarded to a replica of the key.', registers });
     this.hintsDelivered = new Counter({ name: 'dynamokv_hints_delivered_total', help: 'Hinted writes delivered to their owner and removed.', registers });
     this.hintBacklog = new Gauge({ name: 'dynamokv_hint_backlog', help: 'Hinted writes stored on this node waiting for delivery.', registers });
+    this.aeExchanges = new Counter({ name: 'dynamokv_anti_entropy_exchanges_total', help: 'Anti-entropy tree exchanges this node started and finished.', registers });
+    this.aeKeysRepaired = new Counter({ name: 'dynamokv_anti_entropy_keys_repaired_total', help: 'Keys anti-entropy repaired on either side of an exchange.', registers });
+    this.aeBytes = new Counter({ name: 'dynamokv_anti_entropy_bytes_total', help: 'Bytes of hashes, key listings and objects moved by anti-entropy exchanges.', registers });
+    this.aeLastExchange = new Gauge({
+      name: 'dynamokv_anti_entropy_last_exchange_timestamp_seconds',
+      help: 'When this node last finished an anti-entropy exchange of the partition (Unix seconds).',
+      labelNames: ['partition'],
+      registers,
+    });
     new Gauge({
       name: 'dynamokv_ring_version',
       help: 'Version of the ring this node holds.',
@@ -72,5 +87,18 @@ export class ClusterMetrics implements CoordinatorMetrics, HintMetrics {
 
   backlog(total: number): void {
     this.hintBacklog.set(total);
+  }
+
+  exchanged(partition: number, atMs: number): void {
+    this.aeExchanges.inc();
+    this.aeLastExchange.set({ partition: String(partition) }, atMs / 1000);
+  }
+
+  keysRepaired(count: number): void {
+    this.aeKeysRepaired.inc(count);
+  }
+
+  bytesExchanged(count: number): void {
+    this.aeBytes.inc(count);
   }
 }

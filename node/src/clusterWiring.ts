@@ -6,13 +6,16 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { DynamoError } from './api/errors';
 import { ClusterMetrics } from './clusterMetrics';
+import { AntiEntropy } from './cluster/antiEntropy';
 import { CoordinationError, Coordinator } from './cluster/coordinator';
 import { HintDeliverer } from './cluster/hints';
 import { Membership, MembershipError } from './cluster/membership';
 import { buildPeerHandlers } from './cluster/peerHandlers';
 import { realRuntime } from './cluster/runtime';
+import { TreeStore } from './cluster/treeStore';
 import type { NodeConfig } from './config';
 import { ContextDecodeError } from './core/context';
+import { DEFAULT_TREE_SHAPE } from './core/tictac';
 import type { Logger } from './log';
 import type { NodeMetrics } from './metrics';
 import type { StorageEngine } from './storage/engine';
@@ -25,6 +28,7 @@ export interface RunningCluster {
   readonly membership: Membership;
   readonly coordinator: Coordinator;
   readonly hints: HintDeliverer;
+  readonly antiEntropy: AntiEntropy;
   readonly peerServer: FastifyInstance;
   actorId(): string;
   startLoops(): void;
@@ -80,9 +84,23 @@ export async function startCluster(config: NodeConfig, engine: StorageEngine, st
       actorId = newActorId(config.nodeId);
     },
   );
+  // Trees follow every write from here on; each is built from storage the first time it is used.
+  const trees = new TreeStore(store, { shape: DEFAULT_TREE_SHAPE, scanPageSize: 512, keysPerPartitionMax: 10_000_000 });
+  store.onObjectChanged = trees.observe;
+  const antiEntropy = new AntiEntropy(
+    store,
+    trees,
+    coordinator,
+    membership,
+    transport,
+    realRuntime,
+    clusterMetrics,
+    { ...config.antiEntropy, timeoutMs: config.replicaTimeoutMs * 5, maxSiblings: config.limits.maxSiblings },
+    onError,
+  );
   const conflictModeOf = (bucket: string) => membership.ring().buckets[bucket]?.conflictMode ?? 'siblings';
   const peerServer = buildPeerServer({
-    handlers: buildPeerHandlers(coordinator, membership, conflictModeOf),
+    handlers: buildPeerHandlers(coordinator, membership, conflictModeOf, antiEntropy),
     describeError,
     bodyLimitBytes: config.limits.maxValueBytes + PEER_BODY_OVERHEAD_BYTES,
     inFlightMax: config.limits.maxInFlightRequests * 4,
@@ -95,12 +113,17 @@ export async function startCluster(config: NodeConfig, engine: StorageEngine, st
     membership,
     coordinator,
     hints,
+    antiEntropy,
     peerServer,
     actorId: () => actorId,
-    startLoops: () => hints.start(),
+    startLoops: () => {
+      hints.start();
+      antiEntropy.start();
+    },
     stop: async () => {
       membership.stop();
       hints.stop();
+      await antiEntropy.stop();
       await peerServer.close();
       await transport.close();
     },

@@ -58,7 +58,14 @@ test('defaults: only the node id is required', () => {
     authToken: undefined,
     logLevel: 'info',
     shutdownTimeoutMs: 10000,
+    antiEntropy: { intervalMs: 10000, keysPerExchangeMax: 1000, bytesPerExchangeMax: 16777216 },
   });
+});
+
+test('anti-entropy settings: 0 disables the loop, and negative intervals are refused', () => {
+  expect(configOf(['--node-id', 'n1', '--anti-entropy-interval-ms', '0']).antiEntropy.intervalMs).toBe(0);
+  expect(configOf(['--node-id', 'n1'], { DYNAMOKV_ANTI_ENTROPY_KEYS_PER_EXCHANGE_MAX: '50' }).antiEntropy.keysPerExchangeMax).toBe(50);
+  expect(() => configOf(['--node-id', 'n1', '--anti-entropy-interval-ms=-1'])).toThrow(/antiEntropyIntervalMs: must be an integer from 0/);
 });
 
 test('quorum defaults accept integers and one/quorum/all, and refuse values above N', () => {

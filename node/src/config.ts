@@ -52,6 +52,13 @@ export interface NodeConfig {
   readonly logLevel: LogLevel;
   /** Bound on graceful shutdown; after it the node closes storage and exits anyway. */
   readonly shutdownTimeoutMs: number;
+  /** Background repair of replicas by tree exchange (cluster/antiEntropy.ts). */
+  readonly antiEntropy: {
+    /** Milliseconds between exchanges; 0 disables them (the node still answers peers). */
+    readonly intervalMs: number;
+    readonly keysPerExchangeMax: number;
+    readonly bytesPerExchangeMax: number;
+  };
 }
 
 /** Shared by every node that does not set one; fine on a laptop, never in production. */
@@ -113,6 +120,9 @@ const FIELDS: readonly Field[] = [
   field('authToken', 'secret', 'Bearer token required on /v1 routes when set (env/file only).', { flag: null }),
   field('logLevel', 'string', `One of ${LOG_LEVELS.join(', ')} (default info).`),
   field('shutdownTimeoutMs', 'integer', 'Longest graceful shutdown in milliseconds (default 10000).'),
+  field('antiEntropyIntervalMs', 'integer', 'Milliseconds between anti-entropy exchanges; 0 disables them (default 10000).'),
+  field('antiEntropyKeysPerExchangeMax', 'integer', 'Keys one anti-entropy exchange repairs at most (default 1000).'),
+  field('antiEntropyBytesPerExchangeMax', 'integer', 'Bytes one anti-entropy exchange moves at most, roughly (default 16777216).'),
 ];
 
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -306,6 +316,11 @@ function build(r: Reader): NodeConfig {
     authToken,
     logLevel: r.string('logLevel', 'info', (v) => ((LOG_LEVELS as readonly string[]).includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`)) as LogLevel,
     shutdownTimeoutMs: r.integer('shutdownTimeoutMs', 10_000, 100, 600_000),
+    antiEntropy: {
+      intervalMs: r.integer('antiEntropyIntervalMs', 10_000, 0, 3_600_000),
+      keysPerExchangeMax: r.integer('antiEntropyKeysPerExchangeMax', 1000, 1, 10_000),
+      bytesPerExchangeMax: r.integer('antiEntropyBytesPerExchangeMax', 16 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+    },
   };
 }
 

@@ -75,6 +75,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
           hintBacklog: cluster.hints.backlog(),
           actorId: cluster.actorId(),
         },
+        antiEntropy: cluster.antiEntropy.summary(),
       };
     },
   });

@@ -136,6 +136,39 @@ export const schemas = {
           actorId: { type: 'string', description: 'The id this node stamps version dots with; it changes at every start.' },
         },
       },
+      antiEntropy: {
+        type: 'object',
+        description: 'Background replica repair by tree exchange, as this node runs it.',
+        required: ['enabled', 'intervalMs', 'exchanges', 'keysRepaired', 'bytes', 'treesBuilt', 'lastExchange'],
+        additionalProperties: false,
+        properties: {
+          enabled: { type: 'boolean' },
+          intervalMs: { type: 'integer', minimum: 0 },
+          exchanges: { type: 'integer', minimum: 0, description: 'Exchanges this node started and finished since it started.' },
+          keysRepaired: { type: 'integer', minimum: 0 },
+          bytes: { type: 'integer', minimum: 0 },
+          treesBuilt: { type: 'integer', minimum: 0, description: 'Partitions whose hash tree is in memory.' },
+          lastExchange: {
+            oneOf: [
+              { type: 'null' },
+              {
+                type: 'object',
+                required: ['partition', 'peer', 'atMs', 'differingSegments', 'differingKeys', 'keysRepaired', 'bytes'],
+                additionalProperties: false,
+                properties: {
+                  partition: { type: 'integer', minimum: 0 },
+                  peer: { type: 'string' },
+                  atMs: { type: 'integer', minimum: 0 },
+                  differingSegments: { type: 'integer', minimum: 0 },
+                  differingKeys: { type: 'integer', minimum: 0 },
+                  keysRepaired: { type: 'integer', minimum: 0 },
+                  bytes: { type: 'integer', minimum: 0 },
+                },
+              },
+            ],
+          },
+        },
+      },
     },
   },
 } as const satisfies Json;

@@ -7,10 +7,12 @@ import type { ConflictMode } from '../core/version';
 import { MemoryEngine } from '../storage/memory';
 import { ObjectStore } from '../storage/objectStore';
 import { MemoryNetwork } from '../transport/memoryNetwork';
+import { AntiEntropy } from './antiEntropy';
 import { Coordinator } from './coordinator';
 import { HintDeliverer } from './hints';
 import { Membership } from './membership';
 import { buildPeerHandlers } from './peerHandlers';
+import { TreeStore } from './treeStore';
 import { VirtualRuntime } from './virtualRuntime';
 
 export interface SimNode {
@@ -21,8 +23,12 @@ export interface SimNode {
   readonly membership: Membership;
   readonly coordinator: Coordinator;
   readonly hints: HintDeliverer;
+  readonly trees: TreeStore;
+  readonly antiEntropy: AntiEntropy;
   actorId: string;
   readRepairs: number;
+  /** What the anti-entropy metrics would count. */
+  readonly antiEntropyCounts: { exchanges: number; keysRepaired: number; bytes: number };
 }
 
 export interface MemoryClusterOptions {
@@ -30,6 +36,11 @@ export interface MemoryClusterOptions {
   readonly partitionCount: number;
   readonly replicationFactor: number;
   readonly seed: number;
+  /** Milliseconds between anti-entropy exchanges on every node; 0 or absent: off. */
+  readonly antiEntropyIntervalMs?: number;
+  readonly antiEntropyKeysPerExchangeMax?: number;
+  /** false: no hint delivery loop, so missed writes heal only by read repair or anti-entropy. */
+  readonly hintDelivery?: boolean;
 }
 
 /** Lets pending promise work and immediates run, so async work a timer started completes. */
@@ -84,7 +95,8 @@ export class MemoryCluster {
       { self: { id, clientUrl: `http://${id}.client`, peerUrl }, partitionCount: this.options.partitionCount, replicationFactor: this.options.replicationFactor, gossipIntervalMs: 1000, peerTimeoutMs: 500 },
       onError,
     );
-    const node: SimNode = { id, peerUrl, engine, store, membership, actorId: `${id}.0`, readRepairs: 0 } as SimNode;
+    const antiEntropyCounts = { exchanges: 0, keysRepaired: 0, bytes: 0 };
+    const node: SimNode = { id, peerUrl, engine, store, membership, actorId: `${id}.0`, readRepairs: 0, antiEntropyCounts } as SimNode;
     const coordinator = new Coordinator(
       store,
       membership,
@@ -107,10 +119,29 @@ export class MemoryCluster {
         node.actorId = `${id}.${++incarnation}`;
       },
     );
-    Object.assign(node, { coordinator, hints });
-    this.network.register(peerUrl, buildPeerHandlers(coordinator, membership, (bucket) => this.conflictModeOf(node, bucket)));
+    // Small trees keep the in-process tests quick; the logic is the same for any shape.
+    const trees = new TreeStore(store, { shape: { branchCount: 8, leavesPerBranch: 16 }, scanPageSize: 64, keysPerPartitionMax: 1_000_000 });
+    store.onObjectChanged = trees.observe;
+    const antiEntropy = new AntiEntropy(
+      store,
+      trees,
+      coordinator,
+      membership,
+      transport,
+      this.runtime,
+      {
+        exchanged: () => antiEntropyCounts.exchanges++,
+        keysRepaired: (n) => (antiEntropyCounts.keysRepaired += n),
+        bytesExchanged: (n) => (antiEntropyCounts.bytes += n),
+      },
+      { intervalMs: this.options.antiEntropyIntervalMs ?? 0, keysPerExchangeMax: this.options.antiEntropyKeysPerExchangeMax ?? 1000, bytesPerExchangeMax: 16 << 20, timeoutMs: 500, maxSiblings: 100 },
+      onError,
+    );
+    Object.assign(node, { coordinator, hints, trees, antiEntropy });
+    this.network.register(peerUrl, buildPeerHandlers(coordinator, membership, (bucket) => this.conflictModeOf(node, bucket), antiEntropy));
     await membership.start();
-    hints.start();
+    if (this.options.hintDelivery !== false) hints.start();
+    antiEntropy.start();
     return node;
   }
 }

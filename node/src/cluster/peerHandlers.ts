@@ -6,10 +6,21 @@ import { decodeContext } from '../core/context';
 import type { ConflictMode } from '../core/version';
 import { encodeObject } from '../storage/objectCodec';
 import type { PeerHandlers } from '../transport/peerServer';
+import type { AntiEntropyPeer } from './antiEntropy';
 import type { Coordinator } from './coordinator';
 import type { Membership } from './membership';
 
-export function buildPeerHandlers(coordinator: Coordinator, membership: Membership, conflictModeOf: (bucket: string) => ConflictMode): PeerHandlers {
+/** Answers anti-entropy calls on a node wired without anti-entropy (the simulator, some tests). */
+const NO_ANTI_ENTROPY: AntiEntropyPeer = {
+  aeTree: async () => {
+    throw new Error('anti-entropy is not wired on this node');
+  },
+  aeKeys: async () => {
+    throw new Error('anti-entropy is not wired on this node');
+  },
+};
+
+export function buildPeerHandlers(coordinator: Coordinator, membership: Membership, conflictModeOf: (bucket: string) => ConflictMode, antiEntropy: AntiEntropyPeer = NO_ANTI_ENTROPY): PeerHandlers {
   return {
     ping: async () => ({ id: membership.selfId, ringVersion: membership.ring().version }),
     replicate: async (r) => {
@@ -36,5 +47,7 @@ export function buildPeerHandlers(coordinator: Coordinator, membership: Membersh
     join: async (r) => ({ ring: await membership.handleJoin(r.member, r.partitionCount === undefined || r.replicationFactor === undefined ? undefined : { partitionCount: r.partitionCount, replicationFactor: r.replicationFactor }) }),
     leave: async (r) => ({ ring: await membership.handleLeave(r.id) }),
     bucketProps: async (r) => ({ ring: await membership.handleBucketProps(r.bucket, r.props) }),
+    aeTree: (r) => antiEntropy.aeTree(r),
+    aeKeys: (r) => antiEntropy.aeKeys(r),
   };
 }

@@ -45,6 +45,13 @@ export interface UpdateOptions {
 
 export type Mutation = (current: VersionedObject | undefined) => VersionedObject | undefined;
 
+/**
+ * Told about every object this store wrote or removed, after the batch is applied and while the
+ * key's lock is still held, so calls for one key arrive in the order the changes happened.
+ * Anti-entropy keeps its hash trees current through it. It must not throw.
+ */
+export type ObjectChangeObserver = (partition: number, bucket: string, key: string, before: VersionedObject | undefined, after: VersionedObject | undefined) => void;
+
 export interface StoredObject {
   readonly partition: number;
   readonly bucket: string;
@@ -59,6 +66,8 @@ export class ObjectStore {
   private isClosed = false;
   private operationsInFlight = 0;
   private drained: (() => void) | undefined;
+  /** Set by the wiring (anti-entropy); undefined means nobody listens. */
+  onObjectChanged: ObjectChangeObserver | undefined;
 
   constructor(
     private readonly engine: StorageEngine,
@@ -102,6 +111,7 @@ export class ObjectStore {
       if (next === undefined) return current;
       const operations: BatchOperation[] = [{ type: 'put', key: rawKey, value: encodeObject(next) }, ...(options.extraOperations ?? [])];
       await this.engine.batch(operations, { sync: options.sync === true });
+      this.onObjectChanged?.(partition, bucket, key, current, next);
       return next;
     });
   }
@@ -140,8 +150,11 @@ export class ObjectStore {
       const operations: BatchOperation[] = [{ type: 'del', key: rawHint }];
       const dropCopy = dropLocalCopy && !(await this.otherHintsExist(target, partition, bucket, key));
       if (dropCopy) operations.push({ type: 'del', key: rawKey });
+      const observer = this.onObjectChanged;
+      const before = dropCopy && observer !== undefined ? await this.readForObserver(rawKey) : undefined;
       // Not synced: after a crash the hint or copy comes back, and delivering it again is harmless.
       await this.engine.batch(operations);
+      if (dropCopy && before !== undefined) observer?.(partition, bucket, key, before, undefined);
       return dropCopy;
     });
   }
@@ -196,6 +209,17 @@ export class ObjectStore {
       gte = hintRangeForTarget(target).lt;
     }
     return true;
+  }
+
+  /** The object about to be removed; a corrupt one is reported as absent (the tree heals later). */
+  private async readForObserver(rawKey: Uint8Array): Promise<VersionedObject | undefined> {
+    const bytes = await this.engine.get(rawKey);
+    if (bytes === undefined) return undefined;
+    try {
+      return decodeStored(bytes, rawKey);
+    } catch {
+      return undefined;
+    }
   }
 
   private assertOpen(): void {

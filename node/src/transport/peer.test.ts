@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { createRing } from '../core/ring';
 import { HttpPeerTransport } from './peerClient';
-import { PeerDecodeError, decodeRequest, decodeRing, packMessage, unpackMessage, PEER_METHODS } from './peerMessages';
+import { PeerDecodeError, decodeRequest, decodeResponse, decodeRing, packMessage, unpackMessage, PEER_METHODS } from './peerMessages';
 import { buildPeerServer, type PeerHandlers } from './peerServer';
 
 const ring = createRing('c1', { id: 'n1', clientUrl: 'http://127.0.0.1:8080', peerUrl: 'http://127.0.0.1:9080' }, 8, 3);
@@ -26,6 +26,8 @@ const handlers: PeerHandlers = {
   join: async () => ({ ring }),
   leave: async () => ({ ring }),
   bucketProps: async () => ({ ring }),
+  aeTree: async (r) => ({ root: new Uint8Array(8), branches: new Uint8Array(8 * r.branchCount), leaves: new Uint8Array(8 * r.leavesPerBranch * r.branches.length) }),
+  aeKeys: async (r) => ({ keys: r.segments.map((s) => ({ bucket: 'b', key: `k${s}`, digest: '0123456789abcdef' })), truncated: false }),
 };
 
 async function start(peerSecret?: string): Promise<{ app: FastifyInstance; url: string }> {
@@ -125,6 +127,17 @@ describe('peer decoders', () => {
         }
       }),
     );
+  });
+
+  test('anti-entropy messages round-trip, and out-of-range segments, branches or digests are refused', () => {
+    const tree = { partition: 3, branchCount: 4, leavesPerBranch: 8, branches: [0, 3] };
+    expect(decodeRequest.aeTree(unpackMessage(packMessage(tree)))).toEqual(tree);
+    expect(() => decodeRequest.aeTree(unpackMessage(packMessage({ ...tree, branches: [4] })))).toThrow(PeerDecodeError);
+    const keys = { partition: 3, branchCount: 4, leavesPerBranch: 8, segments: [31], keysMax: 10 };
+    expect(decodeRequest.aeKeys(unpackMessage(packMessage(keys)))).toEqual(keys);
+    expect(() => decodeRequest.aeKeys(unpackMessage(packMessage({ ...keys, segments: [32] })))).toThrow(PeerDecodeError);
+    expect(() => decodeResponse.aeKeys(unpackMessage(packMessage({ keys: [{ bucket: 'b', key: 'k', digest: 'xyz' }], truncated: false })))).toThrow(PeerDecodeError);
+    expect(() => decodeResponse.aeTree(unpackMessage(packMessage({ root: new Uint8Array(7), branches: new Uint8Array(0), leaves: new Uint8Array(0) })))).toThrow(PeerDecodeError);
   });
 
   test('a ring naming unknown owners is refused', () => {

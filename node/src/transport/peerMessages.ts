@@ -5,6 +5,7 @@
  */
 import { Packr } from 'msgpackr';
 import type { BucketProps, Member, MemberState, RingState } from '../core/ring';
+import { HASH_BYTES, TREE_DIMENSION_MAX, type KeyDigest } from '../core/tictac';
 
 export const PEER_PROTOCOL_VERSION = 1;
 export const PEER_CONTENT_TYPE = 'application/msgpack';
@@ -42,6 +43,45 @@ export interface CoordinateRequest {
   readonly hops: number;
 }
 
+/**
+ * Anti-entropy: the tree of one partition. The caller names the tree shape it uses (both sides
+ * must agree) and the branches whose leaf hashes it wants; [] asks for root and branches only.
+ */
+export interface AeTreeRequest {
+  readonly partition: number;
+  readonly branchCount: number;
+  readonly leavesPerBranch: number;
+  readonly branches: readonly number[];
+}
+
+export interface AeTreeResponse {
+  /** HASH_BYTES bytes. */
+  readonly root: Uint8Array;
+  /** branchCount hashes of HASH_BYTES bytes. */
+  readonly branches: Uint8Array;
+  /** leavesPerBranch hashes per requested branch, in request order. */
+  readonly leaves: Uint8Array;
+}
+
+/** Anti-entropy: the keys (with version digests) this node holds in some segments of a partition. */
+export interface AeKeysRequest {
+  readonly partition: number;
+  readonly branchCount: number;
+  readonly leavesPerBranch: number;
+  readonly segments: readonly number[];
+  readonly keysMax: number;
+}
+
+export interface AeKeysResponse {
+  readonly keys: readonly KeyDigest[];
+  /** More keys were in those segments than keysMax. */
+  readonly truncated: boolean;
+}
+
+/** Bounds of anti-entropy messages: segments named in one call and keys listed in one answer. */
+export const AE_SEGMENTS_PER_CALL_MAX = 4096;
+export const AE_KEYS_PER_CALL_MAX = 10_000;
+
 export interface PeerMethods {
   ping: { request: { from: string }; response: { id: string; ringVersion: number } };
   replicate: { request: ReplicateRequest; response: { durable: boolean } };
@@ -51,13 +91,15 @@ export interface PeerMethods {
   join: { request: { member: Omit<Member, 'state'>; partitionCount?: number; replicationFactor?: number }; response: { ring: RingState } };
   leave: { request: { id: string }; response: { ring: RingState } };
   bucketProps: { request: { bucket: string; props: BucketProps }; response: { ring: RingState } };
+  aeTree: { request: AeTreeRequest; response: AeTreeResponse };
+  aeKeys: { request: AeKeysRequest; response: AeKeysResponse };
 }
 
 export type PeerMethod = keyof PeerMethods;
 export type PeerRequest<M extends PeerMethod> = PeerMethods[M]['request'];
 export type PeerResponse<M extends PeerMethod> = PeerMethods[M]['response'];
 
-export const PEER_METHODS: readonly PeerMethod[] = ['ping', 'replicate', 'read', 'coordinate', 'gossip', 'join', 'leave', 'bucketProps'];
+export const PEER_METHODS: readonly PeerMethod[] = ['ping', 'replicate', 'read', 'coordinate', 'gossip', 'join', 'leave', 'bucketProps', 'aeTree', 'aeKeys'];
 
 export class PeerDecodeError extends Error {
   constructor(reason: string) {
@@ -213,7 +255,48 @@ export const decodeRequest: { [M in PeerMethod]: (value: unknown) => PeerRequest
     const f = record(v, 'bucketProps');
     return { bucket: str(f, 'bucket'), props: decodeBucketProps(f.props) };
   },
+  aeTree: (v) => {
+    const f = record(v, 'aeTree');
+    const branchCount = int(f, 'branchCount', 1, TREE_DIMENSION_MAX);
+    return { partition: int(f, 'partition', 0, 65535), branchCount, leavesPerBranch: int(f, 'leavesPerBranch', 1, TREE_DIMENSION_MAX), branches: intList(f, 'branches', branchCount - 1, TREE_DIMENSION_MAX) };
+  },
+  aeKeys: (v) => {
+    const f = record(v, 'aeKeys');
+    const branchCount = int(f, 'branchCount', 1, TREE_DIMENSION_MAX);
+    const leavesPerBranch = int(f, 'leavesPerBranch', 1, TREE_DIMENSION_MAX);
+    return {
+      partition: int(f, 'partition', 0, 65535),
+      branchCount,
+      leavesPerBranch,
+      segments: intList(f, 'segments', branchCount * leavesPerBranch - 1, AE_SEGMENTS_PER_CALL_MAX),
+      keysMax: int(f, 'keysMax', 1, AE_KEYS_PER_CALL_MAX),
+    };
+  },
 };
+
+/** A list of at most `lengthMax` integers in 0..max. */
+function intList(f: Fields, name: string, max: number, lengthMax: number): number[] {
+  const v = f[name];
+  if (!Array.isArray(v) || v.length > lengthMax) throw new PeerDecodeError(`${name} must be a list of at most ${lengthMax} integers`);
+  for (const n of v) if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > max) throw new PeerDecodeError(`${name} must hold integers in 0..${max}`);
+  return v as number[];
+}
+
+/** Binary made of whole hashes, at most `hashesMax` of them. */
+function hashes(f: Fields, name: string, hashesMax: number): Uint8Array {
+  const v = bytes(f, name);
+  if (v.length % HASH_BYTES !== 0 || v.length > hashesMax * HASH_BYTES) throw new PeerDecodeError(`${name} must be at most ${hashesMax} hashes of ${HASH_BYTES} bytes`);
+  return v;
+}
+
+const DIGEST = /^[0-9a-f]{16}$/;
+
+function decodeKeyDigest(value: unknown): KeyDigest {
+  const f = record(value, 'key digest');
+  const digest = str(f, 'digest', 16);
+  if (!DIGEST.test(digest)) throw new PeerDecodeError('digest must be 16 hex digits');
+  return { bucket: str(f, 'bucket'), key: str(f, 'key'), digest };
+}
 
 export const decodeResponse: { [M in PeerMethod]: (value: unknown) => PeerResponse<M> } = {
   ping: (v) => {
@@ -230,6 +313,18 @@ export const decodeResponse: { [M in PeerMethod]: (value: unknown) => PeerRespon
   join: (v) => ({ ring: decodeRing(record(v, 'join response').ring) }),
   leave: (v) => ({ ring: decodeRing(record(v, 'leave response').ring) }),
   bucketProps: (v) => ({ ring: decodeRing(record(v, 'bucketProps response').ring) }),
+  aeTree: (v) => {
+    const f = record(v, 'aeTree response');
+    const root = hashes(f, 'root', 1);
+    if (root.length !== HASH_BYTES) throw new PeerDecodeError('root must be one hash');
+    return { root, branches: hashes(f, 'branches', TREE_DIMENSION_MAX), leaves: hashes(f, 'leaves', TREE_DIMENSION_MAX * TREE_DIMENSION_MAX) };
+  },
+  aeKeys: (v) => {
+    const f = record(v, 'aeKeys response');
+    const keys = f.keys;
+    if (!Array.isArray(keys) || keys.length > AE_KEYS_PER_CALL_MAX) throw new PeerDecodeError(`keys must be a list of at most ${AE_KEYS_PER_CALL_MAX}`);
+    return { keys: keys.map(decodeKeyDigest), truncated: bool(f, 'truncated') };
+  },
 };
 
 /** Error body of a failed peer call: the same codes as the client API's catalogue. */
