@@ -25,7 +25,7 @@ help:
 	@echo 'make install  npm ci when node_modules is missing or older than package-lock.json'
 	@echo 'make build    compile TypeScript to dist/'
 	@echo 'make lint     eslint and the dependency-cruiser layering rules'
-	@echo 'make bench    single-node benchmark against a bare node:http server'
+	@echo 'make bench    YCSB-style suite: bare node:http, 1 node, 3 nodes, etcd and Redis when installed'
 	@echo 'make clean    remove build output (dist/, coverage/); data/ is left alone'
 
 install: $(INSTALL_STAMP)
@@ -53,7 +53,7 @@ start: build
 	node dist/cli/src/main.js dev $(ARGS)
 
 bench: build
-	node dist/bench/nodeBench.js $(BENCH_ARGS)
+	node dist/bench/ycsb/main.js $(BENCH_ARGS)
 
 clean:
 	rm -rf dist coverage bench/results/tmp

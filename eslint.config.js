@@ -37,7 +37,7 @@ const OUTSIDE_CORE_PATTERNS = [
 ];
 
 module.exports = defineConfig([
-  globalIgnores(['dist/**', 'node_modules/**', 'coverage/**', 'data/**', 'bench/results/**']),
+  globalIgnores(['dist/**', 'node_modules/**', 'coverage/**', 'data/**', 'bench/results/**', 'bench/.venv/**']),
 
   {
     files: TS_SOURCES,
