@@ -4,23 +4,9 @@
  * operation chooser of workloads A, B, C and F (Cooper et al., SoCC 2010; YCSB `workloads/`).
  */
 
-/** A seeded PRNG (mulberry32): fast, 32-bit state, good enough to pick keys and operations. */
-export class Prng {
-  private state: number;
+import { Prng } from '../../node/src/core/prng';
 
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  /** A float in [0, 1). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  }
-}
+export { Prng };
 
 export interface KeyChooser {
   /** A record index in [0, records). */

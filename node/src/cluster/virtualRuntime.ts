@@ -2,6 +2,7 @@
  * A deterministic Runtime: a virtual clock with a timer queue and a seeded PRNG. Tests and the
  * simulator advance time explicitly; timers due at the same instant fire in scheduling order.
  */
+import { Prng } from '../core/prng';
 import type { Runtime } from './runtime';
 
 interface Timer {
@@ -15,12 +16,11 @@ export class VirtualRuntime implements Runtime {
   private clockMs: number;
   private seq = 0;
   private timers: Timer[] = [];
-  private state: number;
+  private readonly prng: Prng;
 
   constructor(seed: number, startMs = 1_700_000_000_000) {
     this.clockMs = startMs;
-    // mulberry32 state; any 32-bit seed gives a full-period sequence.
-    this.state = seed >>> 0;
+    this.prng = new Prng(seed);
   }
 
   nowMs(): number {
@@ -28,11 +28,7 @@ export class VirtualRuntime implements Runtime {
   }
 
   random(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.prng.next();
   }
 
   schedule(task: () => void, delayMs: number): () => void {
