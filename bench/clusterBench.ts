@@ -122,6 +122,10 @@ function summaryLines(bare: Measurement, cluster: Measurement): string[] {
   if (bare.result.all.p50Ms > 0) lines.push(`MIX p50 latency cluster/bare = ${(cluster.result.all.p50Ms / bare.result.all.p50Ms).toFixed(1)}x`);
   const perNode = cluster.target.processes.map((proc, index) => `${proc.name} ${formatNumber(cluster.processCpuPercent[index], 0)} %`);
   lines.push(`cluster CPU by node: ${perNode.join(', ')}`);
+  // How cost grows with cluster size (issue 8): server CPU-seconds spent per 1000 client operations.
+  const cpuPer1k = (m: Measurement): string =>
+    m.serverCpuPercent === undefined || m.result.throughputRps <= 0 ? 'n/a' : formatNumber((m.serverCpuPercent / 100 / m.result.throughputRps) * 1000, 3);
+  lines.push(`server CPU-seconds per 1k operations: ${cpuPer1k(bare)} bare, ${cpuPer1k(cluster)} for ${cluster.target.processes.length} nodes`);
   const busy = (m: Measurement): string => `${formatNumber(m.machineBusyPercent, 0)} %`;
   lines.push(`machine CPU busy (all ${cpus().length} cores = 100 %): ${busy(bare)} during bare, ${busy(cluster)} during cluster`);
   return lines;
