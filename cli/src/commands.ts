@@ -4,7 +4,7 @@
  */
 import { DynamoClient, isDynamoError, type Quorum } from '../../client/src/index';
 import { UsageError, quorumOption, type Globals, type OptionValues, type RunCommand } from './args';
-import { getJson, ringText, siblingsText, statusText, looksTextual } from './format';
+import { getJson, handoffText, ringText, siblingsText, statusText, looksTextual, type TransferInfo } from './format';
 import { EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, EXIT_SIBLINGS, type CommandName } from './usage';
 
 export interface CliIo {
@@ -55,6 +55,7 @@ async function dispatch(client: DynamoClient, command: ClientCommand, io: CliIo)
     }
     case 'ring': {
       const endpoint = client.endpoints[0]!;
+      if (opts.watch === true) return watchRing(client, endpoint, command.globals, io);
       const ring = await client.ring({ endpoint });
       io.stdout.write(opts.json === true ? `${JSON.stringify(ring.raw)}\n` : ringText(ring, endpoint));
       return EXIT_OK;
@@ -73,6 +74,32 @@ async function dispatch(client: DynamoClient, command: ClientCommand, io: CliIo)
       return EXIT_OK;
     }
   }
+}
+
+/** Refreshes at most this often, and gives up after a day: a bound on the watch loop. */
+const WATCH_INTERVAL_MS = 1000;
+const WATCH_ROUNDS_MAX = 86_400;
+
+/** The pending transfers of GET /v1/handoff (the client library has no call for it yet). */
+async function fetchTransfers(endpoint: string, timeoutMs: number): Promise<TransferInfo[]> {
+  const response = await fetch(`${endpoint.replace(/\/$/, '')}/v1/handoff`, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!response.ok) throw new Error(`GET /v1/handoff answered ${response.status}`);
+  const body = (await response.json()) as { transfers?: unknown };
+  return Array.isArray(body.transfers) ? (body.transfers as TransferInfo[]) : [];
+}
+
+/** `ring --watch`: the ring table and the transfers, redrawn until no transfer is pending. */
+async function watchRing(client: DynamoClient, endpoint: string, globals: Globals, io: CliIo): Promise<number> {
+  for (let round = 0; round < WATCH_ROUNDS_MAX; round++) {
+    const ring = await client.ring({ endpoint });
+    const transfers = await fetchTransfers(endpoint, globals.timeoutMs);
+    // On a terminal, redraw in place; into a pipe, append one snapshot per round.
+    if (io.stdout.isTTY === true) io.stdout.write('\x1b[2J\x1b[H');
+    io.stdout.write(`${ringText(ring, endpoint)}\n${handoffText(transfers)}`);
+    if (transfers.length === 0) return EXIT_OK;
+    await new Promise((resolve) => setTimeout(resolve, WATCH_INTERVAL_MS));
+  }
+  return EXIT_OK;
 }
 
 async function put(client: DynamoClient, bucket: string, key: string, valueArg: string | undefined, opts: OptionValues, io: CliIo): Promise<number> {

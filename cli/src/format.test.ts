@@ -2,7 +2,7 @@
  * Output formatting: fixed inputs, checked against the exact text a user sees.
  */
 import type { MemberInfo } from '../../client/src/index';
-import { getJson, looksTextual, ringText, siblingsText, statusText, table } from './format';
+import { getJson, handoffText, looksTextual, progressBar, ringText, siblingsText, statusText, table } from './format';
 
 const at = new Date('2026-11-25T10:00:00.000Z');
 
@@ -68,4 +68,17 @@ test('status flattens nested fields into dotted lines', () => {
 
 test('table pads every column but the last', () => {
   expect(table(['A', 'BB'], [['xyz', 'q']])).toBe('A    BB\nxyz  q');
+});
+
+test('handoff progress: a bar per transfer with keys, bytes, rate and ETA; done transfers are full', () => {
+  expect(progressBar(5, 20, 10)).toBe('[###-------]  25%');
+  expect(progressBar(0, 0, 4)).toBe('[????]    ?');
+  const text = handoffText([
+    { partition: 3, from: 'n1', to: 'n4', state: 'waiting', role: 'sending', keysDone: 50, keysTotal: 100, bytesDone: 51200, bytesPerSecond: 2048, etaSeconds: 25 },
+    { partition: 7, from: 'n2', to: 'n4', state: 'done' },
+  ]);
+  expect(text).toContain('1 of 2 transfers waiting');
+  expect(text).toMatch(/3 +n1 +n4 +waiting +\[#{10}-{10}\] {2}50% +50\/100 +50\.0 KiB +2\.0 KiB\/s +25s/);
+  expect(text).toMatch(/7 +n2 +n4 +done +\[#{20}\] 100%/);
+  expect(handoffText([])).toBe('no transfers pending\n');
 });

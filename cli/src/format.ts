@@ -78,3 +78,54 @@ export function statusText(status: NodeStatus): string {
   walk('', status.raw, 0);
   return `${lines.join('\n')}\n`;
 }
+
+/** One transfer of GET /v1/handoff; progress fields only on its sender and receiver. */
+export interface TransferInfo {
+  readonly partition: number;
+  readonly from: string;
+  readonly to: string;
+  readonly state: string;
+  readonly role?: string;
+  readonly keysDone?: number;
+  readonly keysTotal?: number;
+  readonly bytesDone?: number;
+  readonly bytesPerSecond?: number;
+  readonly etaSeconds?: number | null;
+}
+
+/** A text bar such as "[#####---------------]  25%"; an unknown total shows "?". */
+export function progressBar(done: number, total: number, width = 20): string {
+  if (total <= 0) return `[${'?'.repeat(width)}]    ?`;
+  const share = Math.min(1, Math.max(0, done / total));
+  const filled = Math.round(share * width);
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${`${Math.round(share * 100)}%`.padStart(4)}`;
+}
+
+function bytesText(bytes: number | undefined): string {
+  if (bytes === undefined) return '-';
+  if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${bytes} B`;
+}
+
+/** The pending transfers as a table, one progress bar each (done transfers show full bars). */
+export function handoffText(transfers: readonly TransferInfo[]): string {
+  if (transfers.length === 0) return 'no transfers pending\n';
+  const waiting = transfers.filter((t) => t.state !== 'done').length;
+  const rows = transfers.map((t) => {
+    const known = t.keysTotal !== undefined && t.keysTotal > 0;
+    const bar = t.state === 'done' ? progressBar(1, 1) : known ? progressBar(t.keysDone ?? 0, t.keysTotal!) : progressBar(0, 0);
+    return [
+      String(t.partition),
+      t.from,
+      t.to,
+      t.state,
+      bar,
+      t.keysDone === undefined ? '-' : `${t.keysDone}/${known ? t.keysTotal : '?'}`,
+      bytesText(t.bytesDone),
+      t.bytesPerSecond === undefined ? '-' : `${bytesText(t.bytesPerSecond)}/s`,
+      t.etaSeconds === undefined || t.etaSeconds === null ? '-' : `${t.etaSeconds}s`,
+    ];
+  });
+  return `${waiting} of ${transfers.length} transfers waiting\n${table(['PARTITION', 'FROM', 'TO', 'STATE', 'PROGRESS', 'KEYS', 'BYTES', 'RATE', 'ETA'], rows)}\n`;
+}

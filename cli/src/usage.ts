@@ -80,7 +80,13 @@ export const COMMANDS = {
     options: [{ name: 'context', short: 'c', type: 'string', value: '<ctx>', help: 'context to delete (default: read the current one first)' }, ...writeQuorums],
   },
   status: { summary: "show a node's status", positionalsUsage: '', positionalsMin: 0, positionalsMax: 0, options: [json] },
-  ring: { summary: 'show ring members, state, liveness and ownership', positionalsUsage: '', positionalsMin: 0, positionalsMax: 0, options: [json] },
+  ring: {
+    summary: 'show ring members, state, liveness and ownership',
+    positionalsUsage: '',
+    positionalsMin: 0,
+    positionalsMax: 0,
+    options: [json, { name: 'watch', type: 'boolean', help: 'refresh every second, with a progress bar per partition transfer, until no transfer is pending' }],
+  },
   join: {
     summary: 'make a node join a cluster',
     positionalsUsage: '<node-endpoint>',

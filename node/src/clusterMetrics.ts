@@ -20,6 +20,9 @@ export class ClusterMetrics implements CoordinatorMetrics, HintMetrics, AntiEntr
   private readonly aeBytes: Counter;
   /** Labelled by partition: at most Q series. */
   private readonly aeLastExchange: Gauge;
+  private readonly handoffBytesTotal: Counter;
+  private readonly handoffKeysTotal: Counter;
+  private readonly handoffTransfersPending: Gauge;
 
   constructor(registry: Registry, membership: () => Membership | undefined, siblingsDropped: (count: number) => void) {
     const registers = [registry];
@@ -31,6 +34,9 @@ export class ClusterMetrics implements CoordinatorMetrics, HintMetrics, AntiEntr
     this.aeExchanges = new Counter({ name: 'dynamokv_anti_entropy_exchanges_total', help: 'Anti-entropy tree exchanges this node started and finished.', registers });
     this.aeKeysRepaired = new Counter({ name: 'dynamokv_anti_entropy_keys_repaired_total', help: 'Keys anti-entropy repaired on either side of an exchange.', registers });
     this.aeBytes = new Counter({ name: 'dynamokv_anti_entropy_bytes_total', help: 'Bytes of hashes, key listings and objects moved by anti-entropy exchanges.', registers });
+    this.handoffBytesTotal = new Counter({ name: 'dynamokv_handoff_bytes_total', help: 'Object bytes this node streamed to new owners of partitions.', registers });
+    this.handoffKeysTotal = new Counter({ name: 'dynamokv_handoff_keys_total', help: 'Objects this node streamed to new owners of partitions.', registers });
+    this.handoffTransfersPending = new Gauge({ name: 'dynamokv_handoff_transfers_pending', help: 'Partition transfers of the pending membership change not yet done.', registers });
     this.aeLastExchange = new Gauge({
       name: 'dynamokv_anti_entropy_last_exchange_timestamp_seconds',
       help: 'When this node last finished an anti-entropy exchange of the partition (Unix seconds).',
@@ -100,5 +106,17 @@ export class ClusterMetrics implements CoordinatorMetrics, HintMetrics, AntiEntr
 
   bytesExchanged(count: number): void {
     this.aeBytes.inc(count);
+  }
+
+  handoffBytes(count: number): void {
+    this.handoffBytesTotal.inc(count);
+  }
+
+  handoffKeys(count: number): void {
+    this.handoffKeysTotal.inc(count);
+  }
+
+  handoffPending(count: number): void {
+    this.handoffTransfersPending.set(count);
   }
 }

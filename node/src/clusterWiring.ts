@@ -8,6 +8,7 @@ import { DynamoError } from './api/errors';
 import { ClusterMetrics } from './clusterMetrics';
 import { AntiEntropy } from './cluster/antiEntropy';
 import { CoordinationError, Coordinator } from './cluster/coordinator';
+import { Handoff } from './cluster/handoff';
 import { HintDeliverer } from './cluster/hints';
 import { Membership, MembershipError } from './cluster/membership';
 import { buildPeerHandlers } from './cluster/peerHandlers';
@@ -29,6 +30,7 @@ export interface RunningCluster {
   readonly coordinator: Coordinator;
   readonly hints: HintDeliverer;
   readonly antiEntropy: AntiEntropy;
+  readonly handoff: Handoff;
   readonly peerServer: FastifyInstance;
   actorId(): string;
   startLoops(): void;
@@ -59,6 +61,7 @@ export async function startCluster(config: NodeConfig, engine: StorageEngine, st
       replicationFactor: config.replicationFactor,
       gossipIntervalMs: config.gossipIntervalMs,
       peerTimeoutMs: config.replicaTimeoutMs,
+      handoff: config.handoff.enabled,
     },
     onError,
   );
@@ -99,8 +102,30 @@ export async function startCluster(config: NodeConfig, engine: StorageEngine, st
     onError,
   );
   const conflictModeOf = (bucket: string) => membership.ring().buckets[bucket]?.conflictMode ?? 'siblings';
+  const handoff = new Handoff(
+    engine,
+    trees,
+    coordinator,
+    membership,
+    transport,
+    realRuntime,
+    clusterMetrics,
+    {
+      intervalMs: 500,
+      batchKeysMax: 1000,
+      // A batch is at most a quarter second of the throttle's budget, so the stream stays smooth.
+      batchBytesMax: Math.min(4 * 1024 * 1024, Math.max(1024, Math.floor(config.handoff.bytesPerSecondMax / 4))),
+      bytesPerSecondMax: config.handoff.bytesPerSecondMax,
+      concurrencyMax: config.handoff.concurrencyMax,
+      timeoutMs: config.replicaTimeoutMs * 10,
+      // Long enough for the committed ring to reach every node by gossip.
+      dropGraceMs: config.gossipIntervalMs * 10,
+    },
+    conflictModeOf,
+    onError,
+  );
   const peerServer = buildPeerServer({
-    handlers: buildPeerHandlers(coordinator, membership, conflictModeOf, antiEntropy),
+    handlers: buildPeerHandlers(coordinator, membership, conflictModeOf, antiEntropy, handoff),
     describeError,
     bodyLimitBytes: config.limits.maxValueBytes + PEER_BODY_OVERHEAD_BYTES,
     inFlightMax: config.limits.maxInFlightRequests * 4,
@@ -114,16 +139,19 @@ export async function startCluster(config: NodeConfig, engine: StorageEngine, st
     coordinator,
     hints,
     antiEntropy,
+    handoff,
     peerServer,
     actorId: () => actorId,
     startLoops: () => {
       hints.start();
       antiEntropy.start();
+      handoff.start();
     },
     stop: async () => {
       membership.stop();
       hints.stop();
       await antiEntropy.stop();
+      await handoff.stop();
       await peerServer.close();
       await transport.close();
     },

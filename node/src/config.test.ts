@@ -59,7 +59,14 @@ test('defaults: only the node id is required', () => {
     logLevel: 'info',
     shutdownTimeoutMs: 10000,
     antiEntropy: { intervalMs: 10000, keysPerExchangeMax: 1000, bytesPerExchangeMax: 16777216 },
+    handoff: { enabled: true, bytesPerSecondMax: 41943040, concurrencyMax: 2 },
   });
+});
+
+test('handoff settings: a throttle in bytes per second and one or two transfers at a time', () => {
+  expect(configOf(['--node-id', 'n1'], { DYNAMOKV_HANDOFF: 'false' }).handoff.enabled).toBe(false);
+  expect(configOf(['--node-id', 'n1', '--handoff-bytes-per-second-max', '65536']).handoff.bytesPerSecondMax).toBe(65536);
+  expect(() => configOf(['--node-id', 'n1', '--handoff-concurrency-max', '3'])).toThrow(/handoffConcurrencyMax/);
 });
 
 test('anti-entropy settings: 0 disables the loop, and negative intervals are refused', () => {

@@ -59,6 +59,14 @@ export interface NodeConfig {
     readonly keysPerExchangeMax: number;
     readonly bytesPerExchangeMax: number;
   };
+  /** Streaming of partitions on join and leave (cluster/handoff.ts). */
+  readonly handoff: {
+    /** false: joins and leaves change the plan at once and data follows by repair only. */
+    readonly enabled: boolean;
+    readonly bytesPerSecondMax: number;
+    /** Transfers one node sends at a time. */
+    readonly concurrencyMax: number;
+  };
 }
 
 /** Shared by every node that does not set one; fine on a laptop, never in production. */
@@ -123,6 +131,9 @@ const FIELDS: readonly Field[] = [
   field('antiEntropyIntervalMs', 'integer', 'Milliseconds between anti-entropy exchanges; 0 disables them (default 10000).'),
   field('antiEntropyKeysPerExchangeMax', 'integer', 'Keys one anti-entropy exchange repairs at most (default 1000).'),
   field('antiEntropyBytesPerExchangeMax', 'integer', 'Bytes one anti-entropy exchange moves at most, roughly (default 16777216).'),
+  field('handoff', 'boolean', 'Stream partitions to their new owners before a join or leave takes effect (default true).'),
+  field('handoffBytesPerSecondMax', 'integer', 'Throttle of one node\'s handoff streams in bytes per second (default 41943040).'),
+  field('handoffConcurrencyMax', 'integer', 'Transfers one node streams at a time, 1 or 2 (default 2).'),
 ];
 
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -320,6 +331,11 @@ function build(r: Reader): NodeConfig {
       intervalMs: r.integer('antiEntropyIntervalMs', 10_000, 0, 3_600_000),
       keysPerExchangeMax: r.integer('antiEntropyKeysPerExchangeMax', 1000, 1, 10_000),
       bytesPerExchangeMax: r.integer('antiEntropyBytesPerExchangeMax', 16 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+    },
+    handoff: {
+      enabled: r.boolean('handoff', true),
+      bytesPerSecondMax: r.integer('handoffBytesPerSecondMax', 40 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      concurrencyMax: r.integer('handoffConcurrencyMax', 2, 1, 2),
     },
   };
 }

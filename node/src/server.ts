@@ -55,6 +55,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
           guards,
           membership: cluster.membership,
           hintBacklog: () => cluster.hints.backlog(),
+          transfers: () => cluster.handoff.view(),
           validateBucket: (bucket) => validateBucket(bucket, limits),
           defaultSeed: config.seeds[0],
         }),

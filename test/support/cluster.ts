@@ -37,6 +37,8 @@ export interface ClusterOptions {
   /** Default 1000: generous enough that a busy 2-core machine does not cause false suspicion. */
   readonly replicaTimeoutMs?: number;
   readonly extraArgs?: readonly string[];
+  /** How many of the nodes start() joins (the first ones); the rest run alone until a test joins them. Default: all. */
+  readonly joined?: number;
 }
 
 export interface ClusterNode {
@@ -184,11 +186,19 @@ export class LocalCluster {
     try {
       await Promise.all(nodes.map((n) => cluster.startNode(n.id)));
       // Joins one at a time: each goes through the claimant, which changes the ring serially anyway.
-      for (const node of nodes.slice(1)) {
+      for (const node of nodes.slice(1, options.joined ?? nodes.length)) {
         const answer = await http(node.url, 'POST', '/v1/admin/join', { body: JSON.stringify({ seed: `127.0.0.1:${nodes[0]!.peerPort}` }), headers: { 'content-type': 'application/json' } });
         if (answer.status !== 200) throw new Error(`join of ${node.id} failed: ${answer.status} ${answer.body}`);
       }
-      await cluster.waitConverged();
+      // With handoff a join returns when its change began; the plan moves on when the transfers are done.
+      await waitFor('every membership change to commit', 60_000, async () => {
+        for (const node of nodes.slice(0, options.joined ?? nodes.length)) {
+            const answer = await http(node.url, 'GET', '/v1/handoff');
+          if (answer.status !== 200 || (JSON.parse(answer.body) as { transfers: unknown[] }).transfers.length > 0) return undefined;
+        }
+        return true;
+      });
+      if (options.joined === undefined) await cluster.waitConverged();
     } catch (error) {
       await cluster.destroy();
       throw error;

@@ -58,6 +58,7 @@ export class ClusterKeyValueService implements KeyValueService {
   ) {}
 
   async get(bucket: string, key: string, options: GetOptions): Promise<VersionedObject | undefined> {
+    this.assertMember();
     const ring = this.membership.ring();
     const props = bucketProps(ring, bucket);
     const counts = replicaCounts(ring);
@@ -72,6 +73,11 @@ export class ClusterKeyValueService implements KeyValueService {
     return translateClusterErrors(() => this.coordinator.get({ bucket, key, read, consistent: options.consistent === true, conflictMode: conflictModeOf(props) }));
   }
 
+  /** A node that left holds no data and is no longer told about writes: it must not serve keys. */
+  private assertMember(): void {
+    if (this.membership.member(this.membership.selfId)?.state === 'left') throw new DynamoError('NODE_LEFT', undefined, { 'retry-after': '1' });
+  }
+
   put(bucket: string, key: string, value: Uint8Array, contentType: string, context: VersionVector, options: WriteOptions): Promise<VersionedObject> {
     return this.write(bucket, key, { value, contentType, lastModifiedMs: this.nowMs(), deleted: false }, context, options);
   }
@@ -81,6 +87,7 @@ export class ClusterKeyValueService implements KeyValueService {
   }
 
   private async write(bucket: string, key: string, value: NewValue, context: VersionVector, options: WriteOptions): Promise<VersionedObject> {
+    this.assertMember();
     const ring = this.membership.ring();
     const props = bucketProps(ring, bucket);
     const counts = replicaCounts(ring);

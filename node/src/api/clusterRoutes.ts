@@ -20,6 +20,8 @@ export interface ClusterRouteDeps {
   /** Hints waiting for delivery on this node. */
   readonly hintBacklog: () => number;
   readonly validateBucket: (bucket: string) => void;
+  /** Pending transfers with this node's progress (cluster/handoff.ts); absent: the ring's list only. */
+  readonly transfers?: () => readonly object[];
   /** The seed a join without a body uses (the node's first configured seed). */
   readonly defaultSeed?: string;
   /**
@@ -121,6 +123,11 @@ export function registerClusterRoutes(app: FastifyInstance, deps: ClusterRouteDe
 
   app.get('/v1/ring', { onRequest }, async () => ringView());
 
+  app.get('/v1/handoff', { onRequest }, async () => ({
+    ringVersion: membership.ring().version,
+    transfers: deps.transfers?.() ?? membership.ring().pending?.transfers ?? [],
+  }));
+
   app.get('/v1/members', { onRequest }, async () => ({
     self: membership.selfId,
     ringVersion: membership.ring().version,
@@ -163,6 +170,7 @@ export function registerClusterRoutes(app: FastifyInstance, deps: ClusterRouteDe
   return [
     { url: '/v1/ring', methods: ['GET'] },
     { url: '/v1/members', methods: ['GET'] },
+    { url: '/v1/handoff', methods: ['GET'] },
     { url: '/v1/admin/join', methods: ['POST'] },
     { url: '/v1/admin/leave', methods: ['POST'] },
     { url: '/v1/buckets/:bucket/props', methods: ['GET', 'PUT'] },

@@ -29,6 +29,7 @@ export const ERROR_CATALOGUE = {
   STORAGE_CORRUPT: { status: 500, message: 'The stored object failed its integrity check.' },
   OVERLOADED: { status: 503, message: 'The node is overloaded; retry after the delay in Retry-After.' },
   QUORUM_UNAVAILABLE: { status: 503, message: 'Not enough replicas answered to meet the requested quorum.' },
+  NODE_LEFT: { status: 503, message: 'This node has left the cluster and serves no keys; send the request to another member.' },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

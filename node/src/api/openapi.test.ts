@@ -227,6 +227,7 @@ describe('real responses match the document', () => {
     for (const node of c.nodes) {
       expect((await send(node, '/v1/ring', 'GET', '/v1/ring')).json().members).toHaveLength(3);
       expect((await send(node, '/v1/members', 'GET', '/v1/members')).json().self).toBe(node.id);
+      expect((await send(node, '/v1/handoff', 'GET', '/v1/handoff')).json().transfers).toEqual([]);
       expect((await send(node, '/v1/status', 'GET', '/v1/status')).json().cluster.members).toBe(3);
     }
 

@@ -42,15 +42,16 @@ const readServerError = errorResponse('The node failed.', ['INTERNAL']);
 const QUORUM_NOTE =
   'QUORUM_UNAVAILABLE: fewer replicas answered than the quorum needs (replicas down or cut off, a consistent read without a majority of primaries, ' +
   'or an r/w/dw/pr/pw that N allows but the ring cannot meet today because it has fewer members). Retry after Retry-After seconds.';
+const LEFT_NOTE = 'NODE_LEFT: this node has left the cluster (its partitions were handed off); send requests to another member.';
 const readUnavailable = errorResponse(
-  `The node is overloaded or shutting down (OVERLOADED), or the read quorum was not met. ${QUORUM_NOTE} A replica whose stored copy fails its integrity check counts as not answering.`,
-  ['OVERLOADED', 'QUORUM_UNAVAILABLE'],
+  `The node is overloaded or shutting down (OVERLOADED), or the read quorum was not met. ${QUORUM_NOTE} A replica whose stored copy fails its integrity check counts as not answering. ${LEFT_NOTE}`,
+  ['OVERLOADED', 'QUORUM_UNAVAILABLE', 'NODE_LEFT'],
   retryAfter,
 );
 const writeUnavailable = errorResponse(
   `The node is overloaded or shutting down (OVERLOADED), or the write quorum was not met. ${QUORUM_NOTE} ` +
-    'A write that failed its quorum is not rolled back: it may have been stored on some replicas and can appear later (as a value or a sibling).',
-  ['OVERLOADED', 'QUORUM_UNAVAILABLE'],
+    `A write that failed its quorum is not rolled back: it may have been stored on some replicas and can appear later (as a value or a sibling). ${LEFT_NOTE}`,
+  ['OVERLOADED', 'QUORUM_UNAVAILABLE', 'NODE_LEFT'],
   retryAfter,
 );
 const claimantUnavailable = (what: string): Json => errorResponse(`${what} Retry after Retry-After seconds.`, ['QUORUM_UNAVAILABLE'], retryAfter);
@@ -221,13 +222,18 @@ export const openApiDocument = {
     '/v1/ring': {
       get: { operationId: 'ring', summary: 'The ring as this node sees it: members, ownership and liveness, and the owners of every partition.', responses: { '200': jsonOk('The ring.', ref('Ring')) } },
     },
+    '/v1/handoff': {
+      get: { operationId: 'handoff', summary: 'The partition transfers of the membership change in progress, with keys and bytes done, rate and ETA for those this node sends or receives.', responses: { '200': jsonOk('The transfers.', ref('Handoff')) } },
+    },
     '/v1/members': {
       get: { operationId: 'members', summary: 'The members with this node\'s view of their liveness (phi accrual), and its hint backlog.', responses: { '200': jsonOk('The members.', ref('Members')) } },
     },
     '/v1/admin/join': {
       post: {
         operationId: 'join',
-        summary: 'Make this node join the cluster that the seed belongs to. The node\'s own single-member ring is replaced by the cluster\'s.',
+        summary:
+          'Make this node join the cluster that the seed belongs to. The node\'s own single-member ring is replaced by the cluster\'s. ' +
+          'With handoff (the default) the node is "joining" until the partitions it will own have streamed to it (see GET /v1/handoff); a join that arrives while another change streams waits for it (up to 60 s).',
         requestBody: joinBody,
         responses: {
           '200': jsonOk('Joined; the ring as this node now holds it.', ref('Ring')),
@@ -240,12 +246,13 @@ export const openApiDocument = {
     '/v1/admin/leave': {
       post: {
         operationId: 'leave',
-        summary: 'Remove a member from the ring (marked left; it keeps its place in the member list so late gossip cannot bring it back).',
+        summary:
+          'Remove a member from the ring. With handoff (the default) it is "leaving" until its partitions have streamed to their new owners, then "left": it keeps its place in the member list so late gossip cannot bring it back, answers NODE_LEFT to key requests, and its data directory can be removed.',
         requestBody: leaveBody,
         responses: {
           '200': jsonOk('Left; the ring as this node now holds it.', ref('Ring')),
           '400': errorResponse('The body is not a JSON object (REQUEST_INVALID), or node is not a string naming a current member (PARAMETER_INVALID).', ['PARAMETER_INVALID', 'REQUEST_INVALID']),
-          '409': errorResponse('The member is the last one of the ring.', ['MEMBERSHIP_CONFLICT']),
+          '409': errorResponse('The member is the last one of the ring, or another membership change was still streaming after 60 s.', ['MEMBERSHIP_CONFLICT']),
           '503': claimantUnavailable('The claimant (the member that applies ring changes) could not be reached.'),
         },
       },

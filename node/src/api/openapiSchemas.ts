@@ -98,6 +98,36 @@ export const schemas = {
       },
     },
   },
+  Handoff: {
+    type: 'object',
+    required: ['ringVersion', 'transfers'],
+    additionalProperties: false,
+    properties: {
+      ringVersion: { type: 'integer', minimum: 1 },
+      transfers: {
+        type: 'array',
+        description: 'The transfers of the pending membership change (empty when none is pending). Progress fields are present on the sender and the receiver of a transfer only.',
+        items: {
+          type: 'object',
+          required: ['id', 'partition', 'from', 'to', 'state'],
+          additionalProperties: false,
+          properties: {
+            id: { type: 'string' },
+            partition: { type: 'integer', minimum: 0 },
+            from: { type: 'string' },
+            to: { type: 'string' },
+            state: { enum: ['waiting', 'done'] },
+            role: { enum: ['sending', 'receiving'] },
+            keysDone: { type: 'integer', minimum: 0 },
+            keysTotal: { type: 'integer', minimum: 0, description: 'Keys in the partition when the sender started (0 on the receiver).' },
+            bytesDone: { type: 'integer', minimum: 0 },
+            bytesPerSecond: { type: 'integer', minimum: 0 },
+            etaSeconds: { type: ['integer', 'null'], minimum: 0 },
+          },
+        },
+      },
+    },
+  },
   Members: {
     type: 'object',
     required: ['self', 'ringVersion', 'members', 'hintBacklog'],

@@ -18,6 +18,7 @@ import { EMPTY_OBJECT, merge, update, type VersionOptions } from '../core/dvv';
 import { partitionOf, preferenceList, type PreferenceList } from '../core/partition';
 import { majority, readOutcome, resolveRead, selectReadTargets, selectWriteTargets, writeOutcome, type ReadReply, type ReadRequirement, type ReplicaTarget, type WriteAck, type WriteRequirement } from '../core/quorum';
 import { activeMembers, effectiveReplicationFactor, type RingState } from '../core/ring';
+import { incomingOwners } from '../core/transition';
 import type { ConflictMode, NewValue, VersionVector, VersionedObject } from '../core/version';
 import type { BatchOperation } from '../storage/engine';
 import { hintKey } from '../storage/keys';
@@ -141,7 +142,13 @@ export class Coordinator {
       primary: target.hintFor === undefined,
       promise: this.replicateTo(target, { partition, bucket: request.bucket, key: request.key, object: encoded, sync }),
     }));
+    // During a membership change the incoming owners get a copy too, outside the quorum count:
+    // their stream may already have passed this key. A copy they miss is healed by anti-entropy
+    // once they are primaries.
+    const incoming = incomingOwners(ring, partition).filter((node) => node !== self && !targets.some((t) => t.node === node) && isUp(node));
+    const extra = incoming.map((node) => this.replicateTo({ node }, { partition, bucket: request.bucket, key: request.key, object: encoded, sync }).catch(() => undefined));
     await this.awaitQuorum<{ durable: boolean }, WriteAck>(outstanding, (done, pending) => writeOutcome(request.write, [...acks, ...done], pending), (result, primary) => ({ durable: result.durable, primary }));
+    await Promise.all(extra);
     return object;
   }
 

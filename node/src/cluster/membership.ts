@@ -12,6 +12,7 @@
  */
 import { DEFAULT_PHI_OPTIONS, PhiAccrualDetector, type PhiOptions } from '../core/phi';
 import { activeMembers, addMember, claimant, createRing, findMember, mergeRings, ownershipShares, removeMember, setBucketProps, type BucketProps, type Member, type RingChange, type RingState } from '../core/ring';
+import { beginJoin, beginLeave, completeTransfer } from '../core/transition';
 import type { StorageEngine } from '../storage/engine';
 import { metaKey } from '../storage/keys';
 import { PeerCallError, type PeerTransport } from '../transport/peerClient';
@@ -25,6 +26,11 @@ export interface MembershipOptions {
   readonly gossipIntervalMs: number;
   readonly peerTimeoutMs: number;
   readonly phi?: PhiOptions;
+  /**
+   * true: joins and leaves go through a pending change whose partitions are streamed (handoff)
+   * before the plan moves on; false: the plan changes at once and data follows by repair.
+   */
+  readonly handoff?: boolean;
 }
 
 export interface MemberView extends Member {
@@ -47,6 +53,9 @@ export class MembershipError extends Error {
 }
 
 const RING_META = 'ring';
+/** How long an admin join or leave waits for a pending change to finish, and how often it asks. */
+const CHANGE_WAIT_MS = 60_000;
+const CHANGE_POLL_MS = 250;
 
 export class Membership {
   private current!: RingState;
@@ -54,6 +63,7 @@ export class Membership {
   private readonly lastFailureMs = new Map<string, number>();
   private stopLoop: () => void = () => undefined;
   private readonly listeners: ((ring: RingState) => void)[] = [];
+  private updates: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly engine: StorageEngine,
@@ -151,11 +161,22 @@ export class Membership {
       );
     }
     const request = { member, ...(config === undefined ? {} : config) };
-    return this.changeAtClaimant(() => addMember(this.current, member), (url) => this.transport.call(url, 'join', request, this.options.peerTimeoutMs));
+    const change = () => (this.options.handoff === true ? beginJoin(this.current, member) : addMember(this.current, member));
+    return this.changeAtClaimant(change, (url) => this.transport.call(url, 'join', request, this.options.peerTimeoutMs));
   }
 
   async handleLeave(id: string): Promise<RingState> {
-    return this.changeAtClaimant(() => removeMember(this.current, id), (url) => this.transport.call(url, 'leave', { id }, this.options.peerTimeoutMs));
+    const change = () => (this.options.handoff === true ? beginLeave(this.current, id) : removeMember(this.current, id));
+    return this.changeAtClaimant(change, (url) => this.transport.call(url, 'leave', { id }, this.options.peerTimeoutMs));
+  }
+
+  /** A sender reports a finished transfer; the claimant records it (and commits after the last). */
+  async handleHandoffDone(transferId: string, forwarded = false): Promise<RingState> {
+    // A forwarded report is not forwarded again: two nodes that each think the other is the
+    // claimant (one has not heard that the claimant left) would pass it back and forth.
+    const claimantId = claimant(this.current);
+    if (forwarded && claimantId !== this.selfId) throw new MembershipError('QUORUM_UNAVAILABLE', `${this.selfId} is not the claimant in ring version ${this.current.version}; retry later`);
+    return this.changeAtClaimant(() => completeTransfer(this.current, transferId), (url) => this.transport.call(url, 'handoffDone', { transferId }, this.options.peerTimeoutMs));
   }
 
   async handleBucketProps(bucket: string, props: BucketProps): Promise<RingState> {
@@ -167,12 +188,8 @@ export class Membership {
   /** Joins the cluster that `seedPeerUrl` belongs to; this node's own ring is replaced. */
   async join(seedPeerUrl: string): Promise<RingState> {
     if (activeMembers(this.current).length > 1) throw new MembershipError('MEMBERSHIP_CONFLICT', `${this.selfId} is already in a cluster; leave it first`);
-    const { ring } = await this.transport.call(
-      seedPeerUrl,
-      'join',
-      { member: this.options.self, partitionCount: this.options.partitionCount, replicationFactor: this.options.replicationFactor },
-      this.options.peerTimeoutMs,
-    );
+    const request = { member: this.options.self, partitionCount: this.options.partitionCount, replicationFactor: this.options.replicationFactor };
+    const ring = await this.whileChangePending(async () => (await this.transport.call(seedPeerUrl, 'join', request, this.options.peerTimeoutMs)).ring);
     if (ring.partitionCount !== this.options.partitionCount || ring.replicationFactor !== this.options.replicationFactor) {
       throw new MembershipError('MEMBERSHIP_CONFLICT', `the seed's cluster has Q=${ring.partitionCount} N=${ring.replicationFactor}, this node Q=${this.options.partitionCount} N=${this.options.replicationFactor}`);
     }
@@ -181,7 +198,25 @@ export class Membership {
   }
 
   async leave(id: string): Promise<RingState> {
-    return this.handleLeave(id);
+    return this.whileChangePending(() => this.handleLeave(id));
+  }
+
+  /**
+   * With handoff one membership change runs at a time. An admin join or leave that arrives
+   * while another streams waits for it (polling, at most CHANGE_WAIT_MS) instead of failing,
+   * so "join n2, join n3" scripts keep working; other conflicts fail at once.
+   */
+  private async whileChangePending<T>(attempt: () => Promise<T>): Promise<T> {
+    const deadlineMs = this.runtime.nowMs() + CHANGE_WAIT_MS;
+    for (;;) {
+      try {
+        return await attempt();
+      } catch (error) {
+        const pending = error instanceof Error && /membership change is in progress/.test(error.message);
+        if (!pending || this.options.handoff !== true || this.runtime.nowMs() >= deadlineMs) throw error;
+        await new Promise<void>((resolve) => this.runtime.schedule(resolve, CHANGE_POLL_MS));
+      }
+    }
   }
 
   // ---- internals ----
@@ -194,16 +229,34 @@ export class Membership {
       await this.absorb(ring);
       return this.current;
     }
-    const result = change();
-    if (!result.ok) throw new MembershipError(result.error === 'ALREADY_MEMBER' || result.error === 'LAST_MEMBER' ? 'MEMBERSHIP_CONFLICT' : 'PARAMETER_INVALID', result.message);
-    await this.adopt(result.ring);
-    return this.current;
+    return this.serially(async () => {
+      const result = change();
+      if (result.ok && result.ring === this.current) return this.current;
+      if (!result.ok) throw new MembershipError(result.error === 'ALREADY_MEMBER' || result.error === 'LAST_MEMBER' || result.error === 'CHANGE_PENDING' ? 'MEMBERSHIP_CONFLICT' : 'PARAMETER_INVALID', result.message);
+      await this.adopt(result.ring);
+      return this.current;
+    });
   }
 
   private async absorb(remote: RingState): Promise<void> {
-    const merged = mergeRings(this.current, remote);
-    if ('error' in merged) throw new MembershipError('MEMBERSHIP_CONFLICT', 'the other node belongs to a different cluster or ring configuration');
-    if (merged.changed) await this.adopt(merged.ring);
+    await this.serially(async () => {
+      const merged = mergeRings(this.current, remote);
+      if ('error' in merged) throw new MembershipError('MEMBERSHIP_CONFLICT', 'the other node belongs to a different cluster or ring configuration');
+      if (merged.changed) await this.adopt(merged.ring);
+    });
+  }
+
+  /**
+   * Ring updates compute from the current ring and then persist it; two interleaved updates
+   * (two transfers reported at once, or gossip during a change) would otherwise lose one.
+   */
+  private serially<T>(update: () => Promise<T>): Promise<T> {
+    const run = this.updates.then(update, update);
+    this.updates = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   private async adopt(ring: RingState): Promise<void> {

@@ -9,6 +9,7 @@ import { ObjectStore } from '../storage/objectStore';
 import { MemoryNetwork } from '../transport/memoryNetwork';
 import { AntiEntropy } from './antiEntropy';
 import { Coordinator } from './coordinator';
+import { Handoff } from './handoff';
 import { HintDeliverer } from './hints';
 import { Membership } from './membership';
 import { buildPeerHandlers } from './peerHandlers';
@@ -25,6 +26,9 @@ export interface SimNode {
   readonly hints: HintDeliverer;
   readonly trees: TreeStore;
   readonly antiEntropy: AntiEntropy;
+  readonly handoff: Handoff;
+  /** What the handoff metrics would count. */
+  readonly handoffCounts: { bytes: number; keys: number };
   actorId: string;
   readRepairs: number;
   /** What the anti-entropy metrics would count. */
@@ -41,6 +45,11 @@ export interface MemoryClusterOptions {
   readonly antiEntropyKeysPerExchangeMax?: number;
   /** false: no hint delivery loop, so missed writes heal only by read repair or anti-entropy. */
   readonly hintDelivery?: boolean;
+  /** true: joins and leaves stream partitions before the plan changes (cluster/handoff.ts). */
+  readonly handoff?: boolean;
+  /** Handoff throttle; small values keep a transfer in flight across many clock steps. */
+  readonly handoffBytesPerSecondMax?: number;
+  readonly handoffBatchKeysMax?: number;
 }
 
 /** Lets pending promise work and immediates run, so async work a timer started completes. */
@@ -61,8 +70,29 @@ export class MemoryCluster {
   /** Starts every node and joins nodes 2..n to node 1, as the local-mode launcher does. */
   async start(): Promise<void> {
     for (let i = 1; i <= this.options.nodes; i++) this.nodes.push(await this.startNode(`n${i}`));
-    for (const node of this.nodes.slice(1)) await node.membership.join(this.nodes[0]!.peerUrl);
+    for (const node of this.nodes.slice(1)) {
+      await node.membership.join(this.nodes[0]!.peerUrl);
+      // With handoff one change runs at a time: wait for each join to commit.
+      if (this.options.handoff === true) await this.untilNoChangePending(60_000);
+    }
     await this.advance(3000);
+  }
+
+  /** Runs virtual time until no node's ring has a pending change; false when `msMax` passed first. */
+  async untilNoChangePending(msMax: number): Promise<boolean> {
+    for (let waitedMs = 0; waitedMs < msMax; waitedMs += 250) {
+      if (this.nodes.every((n) => n.membership.ring().pending === undefined)) return true;
+      await this.advance(250);
+    }
+    return false;
+  }
+
+  /** Starts one more node and joins it through node 1. */
+  async addNode(id: string): Promise<SimNode> {
+    const node = await this.startNode(id);
+    this.nodes.push(node);
+    await node.membership.join(this.nodes[0]!.peerUrl);
+    return node;
   }
 
   node(id: string): SimNode {
@@ -92,11 +122,19 @@ export class MemoryCluster {
       engine,
       transport,
       this.runtime,
-      { self: { id, clientUrl: `http://${id}.client`, peerUrl }, partitionCount: this.options.partitionCount, replicationFactor: this.options.replicationFactor, gossipIntervalMs: 1000, peerTimeoutMs: 500 },
+      {
+        self: { id, clientUrl: `http://${id}.client`, peerUrl },
+        partitionCount: this.options.partitionCount,
+        replicationFactor: this.options.replicationFactor,
+        gossipIntervalMs: 1000,
+        peerTimeoutMs: 500,
+        handoff: this.options.handoff === true,
+      },
       onError,
     );
     const antiEntropyCounts = { exchanges: 0, keysRepaired: 0, bytes: 0 };
-    const node: SimNode = { id, peerUrl, engine, store, membership, actorId: `${id}.0`, readRepairs: 0, antiEntropyCounts } as SimNode;
+    const handoffCounts = { bytes: 0, keys: 0 };
+    const node: SimNode = { id, peerUrl, engine, store, membership, actorId: `${id}.0`, readRepairs: 0, antiEntropyCounts, handoffCounts } as SimNode;
     const coordinator = new Coordinator(
       store,
       membership,
@@ -137,9 +175,30 @@ export class MemoryCluster {
       { intervalMs: this.options.antiEntropyIntervalMs ?? 0, keysPerExchangeMax: this.options.antiEntropyKeysPerExchangeMax ?? 1000, bytesPerExchangeMax: 16 << 20, timeoutMs: 500, maxSiblings: 100 },
       onError,
     );
-    Object.assign(node, { coordinator, hints, trees, antiEntropy });
-    this.network.register(peerUrl, buildPeerHandlers(coordinator, membership, (bucket) => this.conflictModeOf(node, bucket), antiEntropy));
+    const handoff = new Handoff(
+      engine,
+      trees,
+      coordinator,
+      membership,
+      transport,
+      this.runtime,
+      { handoffBytes: (n) => (handoffCounts.bytes += n), handoffKeys: (n) => (handoffCounts.keys += n), handoffPending: () => undefined },
+      {
+        intervalMs: 500,
+        batchKeysMax: this.options.handoffBatchKeysMax ?? 100,
+        batchBytesMax: 1 << 20,
+        bytesPerSecondMax: this.options.handoffBytesPerSecondMax ?? 40 << 20,
+        concurrencyMax: 2,
+        timeoutMs: 500,
+        dropGraceMs: 3000,
+      },
+      (bucket) => this.conflictModeOf(node, bucket),
+      onError,
+    );
+    Object.assign(node, { coordinator, hints, trees, antiEntropy, handoff });
+    this.network.register(peerUrl, buildPeerHandlers(coordinator, membership, (bucket) => this.conflictModeOf(node, bucket), antiEntropy, handoff));
     await membership.start();
+    if (this.options.handoff === true) handoff.start();
     if (this.options.hintDelivery !== false) hints.start();
     antiEntropy.start();
     return node;

@@ -8,6 +8,7 @@ import { encodeObject } from '../storage/objectCodec';
 import type { PeerHandlers } from '../transport/peerServer';
 import type { AntiEntropyPeer } from './antiEntropy';
 import type { Coordinator } from './coordinator';
+import type { HandoffPeer } from './handoff';
 import type { Membership } from './membership';
 
 /** Answers anti-entropy calls on a node wired without anti-entropy (the simulator, some tests). */
@@ -20,7 +21,21 @@ const NO_ANTI_ENTROPY: AntiEntropyPeer = {
   },
 };
 
-export function buildPeerHandlers(coordinator: Coordinator, membership: Membership, conflictModeOf: (bucket: string) => ConflictMode, antiEntropy: AntiEntropyPeer = NO_ANTI_ENTROPY): PeerHandlers {
+/** Answers handoff calls on a node wired without handoff: it never receives transfers. */
+const NO_HANDOFF: HandoffPeer = {
+  handoffBatch: async () => {
+    throw new Error('handoff is not wired on this node');
+  },
+  handoffStatus: async () => ({ cursor: null }),
+};
+
+export function buildPeerHandlers(
+  coordinator: Coordinator,
+  membership: Membership,
+  conflictModeOf: (bucket: string) => ConflictMode,
+  antiEntropy: AntiEntropyPeer = NO_ANTI_ENTROPY,
+  handoff: HandoffPeer = NO_HANDOFF,
+): PeerHandlers {
   return {
     ping: async () => ({ id: membership.selfId, ringVersion: membership.ring().version }),
     replicate: async (r) => {
@@ -49,5 +64,8 @@ export function buildPeerHandlers(coordinator: Coordinator, membership: Membersh
     bucketProps: async (r) => ({ ring: await membership.handleBucketProps(r.bucket, r.props) }),
     aeTree: (r) => antiEntropy.aeTree(r),
     aeKeys: (r) => antiEntropy.aeKeys(r),
+    handoffBatch: (r) => handoff.handoffBatch(r),
+    handoffStatus: (r) => handoff.handoffStatus(r),
+    handoffDone: async (r) => ({ ring: await membership.handleHandoffDone(r.transferId, true) }),
   };
 }

@@ -38,6 +38,25 @@ export interface RingState {
   readonly plan: RingPlan;
   /** Bucket properties travel with the ring, so every node applies the same ones. */
   readonly buckets: Readonly<Record<string, BucketProps>>;
+  /** A membership change in progress (core/transition.ts): the plan it leads to and its transfers. */
+  readonly pending?: PendingChange;
+}
+
+export type TransferState = 'waiting' | 'done';
+
+/** One partition copy an incoming owner needs before the next plan can take effect. */
+export interface Transfer {
+  /** Unique over the ring's history: the version that began the change, the partition, the receiver. */
+  readonly id: string;
+  readonly partition: number;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly state: TransferState;
+}
+
+export interface PendingChange {
+  readonly plan: RingPlan;
+  readonly transfers: readonly Transfer[];
 }
 
 /** A single node's ring before it joins anything: it owns every partition. */
@@ -51,10 +70,11 @@ export function createRing(clusterId: string, self: Omit<Member, 'state'>, parti
  * are counted against that smaller number (a one-node development cluster accepts writes).
  */
 export function effectiveReplicationFactor(ring: RingState): number {
-  return Math.min(ring.replicationFactor, activeMembers(ring).length);
+  // A joining member owns nothing until its change commits, so it does not widen quorums yet.
+  return Math.min(ring.replicationFactor, ring.members.filter((m) => m.state === 'normal' || m.state === 'leaving').length);
 }
 
-/** Members that own data in the plan (normal or leaving). */
+/** Members that own data in the plan or are about to (normal, leaving, joining). */
 export function activeMembers(ring: RingState): Member[] {
   return ring.members.filter((m) => m.state === 'normal' || m.state === 'leaving' || m.state === 'joining');
 }
@@ -68,7 +88,7 @@ export function claimant(ring: RingState): NodeId | undefined {
   return ring.members.find((m) => m.state === 'normal')?.id;
 }
 
-export type RingChangeError = 'ALREADY_MEMBER' | 'NOT_A_MEMBER' | 'LAST_MEMBER' | 'CONFIG_MISMATCH';
+export type RingChangeError = 'ALREADY_MEMBER' | 'NOT_A_MEMBER' | 'LAST_MEMBER' | 'CONFIG_MISMATCH' | 'CHANGE_PENDING';
 
 export type RingChange = { ok: true; ring: RingState } | { ok: false; error: RingChangeError; message: string };
 
@@ -115,7 +135,7 @@ function withMembers(ring: RingState, members: Member[], replan: boolean): RingC
 
 /** A stable digest of a ring, used to break ties between different states of equal version. */
 export function ringFingerprint(ring: RingState): number {
-  const text = JSON.stringify([ring.version, ring.members, ring.plan.owners, ring.buckets]);
+  const text = JSON.stringify(ring.pending === undefined ? [ring.version, ring.members, ring.plan.owners, ring.buckets] : [ring.version, ring.members, ring.plan.owners, ring.buckets, ring.pending]);
   return murmur3(new TextEncoder().encode(text));
 }
 

@@ -5,7 +5,8 @@
  */
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
-import { createRing } from '../core/ring';
+import { addMember, createRing } from '../core/ring';
+import { beginJoin } from '../core/transition';
 import { HttpPeerTransport } from './peerClient';
 import { PeerDecodeError, decodeRequest, decodeResponse, decodeRing, packMessage, unpackMessage, PEER_METHODS } from './peerMessages';
 import { buildPeerServer, type PeerHandlers } from './peerServer';
@@ -28,6 +29,9 @@ const handlers: PeerHandlers = {
   bucketProps: async () => ({ ring }),
   aeTree: async (r) => ({ root: new Uint8Array(8), branches: new Uint8Array(8 * r.branchCount), leaves: new Uint8Array(8 * r.leavesPerBranch * r.branches.length) }),
   aeKeys: async (r) => ({ keys: r.segments.map((s) => ({ bucket: 'b', key: `k${s}`, digest: '0123456789abcdef' })), truncated: false }),
+  handoffBatch: async (r) => ({ cursor: r.cursor }),
+  handoffStatus: async () => ({ cursor: null }),
+  handoffDone: async () => ({ ring }),
 };
 
 async function start(peerSecret?: string): Promise<{ app: FastifyInstance; url: string }> {
@@ -127,6 +131,23 @@ describe('peer decoders', () => {
         }
       }),
     );
+  });
+
+  test('a ring with a pending change and handoff batches round-trip; bad transfers and batches are refused', () => {
+    const three = [2, 3].reduce((r, i) => { const c = addMember(r, { id: `n${i}`, clientUrl: `http://h${i}:1`, peerUrl: `http://h${i}:2` }); if (!c.ok) throw new Error(c.message); return c.ring; }, ring);
+    const change = beginJoin(three, { id: 'n4', clientUrl: 'http://h4:1', peerUrl: 'http://h4:2' });
+    if (!change.ok) throw new Error(change.message);
+    expect(change.ring.pending?.transfers.length).toBeGreaterThan(0);
+    expect(decodeRing(unpackMessage(packMessage(change.ring)))).toEqual(change.ring);
+    const pending = change.ring.pending!;
+    const badState = { ...change.ring, pending: { ...pending, transfers: [{ ...pending.transfers[0]!, state: 'maybe' }] } };
+    expect(() => decodeRing(unpackMessage(packMessage(badState)))).toThrow(PeerDecodeError);
+    const stranger = { ...change.ring, pending: { ...pending, transfers: [{ ...pending.transfers[0]!, to: 'n9' }] } };
+    expect(() => decodeRing(unpackMessage(packMessage(stranger)))).toThrow(PeerDecodeError);
+    const batch = { transferId: '5-3-n4', partition: 3, entries: [{ bucket: 'b', key: 'k', object: Uint8Array.of(1, 2) }], checksum: 123, cursor: Uint8Array.of(1, 0, 0, 0, 3) };
+    expect(decodeRequest.handoffBatch(unpackMessage(packMessage(batch)))).toEqual(batch);
+    expect(() => decodeRequest.handoffBatch(unpackMessage(packMessage({ ...batch, checksum: -1 })))).toThrow(PeerDecodeError);
+    expect(decodeResponse.handoffStatus(unpackMessage(packMessage({ cursor: null })))).toEqual({ cursor: null });
   });
 
   test('anti-entropy messages round-trip, and out-of-range segments, branches or digests are refused', () => {

@@ -6,6 +6,11 @@
 import { Packr } from 'msgpackr';
 import type { BucketProps, Member, MemberState, RingState } from '../core/ring';
 import { HASH_BYTES, TREE_DIMENSION_MAX, type KeyDigest } from '../core/tictac';
+import { decodeHandoffBatch, decodeHandoffStatus, decodePending, type HandoffBatchRequest, type HandoffStatusResponse } from './handoffMessages';
+import { PeerDecodeError, bool, bytes, int, optionalStr, record, str, type Fields } from './messageFields';
+
+export { PeerDecodeError };
+export { HANDOFF_ENTRIES_PER_BATCH_MAX, type HandoffBatchRequest, type HandoffStatusResponse } from './handoffMessages';
 
 export const PEER_PROTOCOL_VERSION = 1;
 export const PEER_CONTENT_TYPE = 'application/msgpack';
@@ -93,20 +98,16 @@ export interface PeerMethods {
   bucketProps: { request: { bucket: string; props: BucketProps }; response: { ring: RingState } };
   aeTree: { request: AeTreeRequest; response: AeTreeResponse };
   aeKeys: { request: AeKeysRequest; response: AeKeysResponse };
+  handoffBatch: { request: HandoffBatchRequest; response: HandoffStatusResponse };
+  handoffStatus: { request: { transferId: string }; response: HandoffStatusResponse };
+  handoffDone: { request: { transferId: string }; response: { ring: RingState } };
 }
 
 export type PeerMethod = keyof PeerMethods;
 export type PeerRequest<M extends PeerMethod> = PeerMethods[M]['request'];
 export type PeerResponse<M extends PeerMethod> = PeerMethods[M]['response'];
 
-export const PEER_METHODS: readonly PeerMethod[] = ['ping', 'replicate', 'read', 'coordinate', 'gossip', 'join', 'leave', 'bucketProps', 'aeTree', 'aeKeys'];
-
-export class PeerDecodeError extends Error {
-  constructor(reason: string) {
-    super(`bad peer message: ${reason}`);
-    this.name = 'PeerDecodeError';
-  }
-}
+export const PEER_METHODS: readonly PeerMethod[] = ['ping', 'replicate', 'read', 'coordinate', 'gossip', 'join', 'leave', 'bucketProps', 'aeTree', 'aeKeys', 'handoffBatch', 'handoffStatus', 'handoffDone'];
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
@@ -120,38 +121,6 @@ export function unpackMessage(bytes: Uint8Array): unknown {
   } catch (error) {
     throw new PeerDecodeError(`not msgpack (${(error as Error).message})`);
   }
-}
-
-// ---- field readers: each checks one field and returns it typed ----
-
-type Fields = Record<string, unknown>;
-
-function record(value: unknown, what: string): Fields {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new PeerDecodeError(`${what} must be a map`);
-  return value as Fields;
-}
-function str(f: Fields, name: string, maxLength = 4096): string {
-  const v = f[name];
-  if (typeof v !== 'string' || v.length > maxLength) throw new PeerDecodeError(`${name} must be a string of at most ${maxLength} characters`);
-  return v;
-}
-function int(f: Fields, name: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-  const v = f[name];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new PeerDecodeError(`${name} must be an integer in ${min}..${max}`);
-  return v;
-}
-function bool(f: Fields, name: string): boolean {
-  const v = f[name];
-  if (typeof v !== 'boolean') throw new PeerDecodeError(`${name} must be a boolean`);
-  return v;
-}
-function bytes(f: Fields, name: string): Uint8Array {
-  const v = f[name];
-  if (!(v instanceof Uint8Array)) throw new PeerDecodeError(`${name} must be binary`);
-  return v;
-}
-function optionalStr(f: Fields, name: string): string | undefined {
-  return f[name] === undefined || f[name] === null ? undefined : str(f, name, 255);
 }
 
 const MEMBER_STATES: readonly MemberState[] = ['joining', 'normal', 'leaving', 'left'];
@@ -191,6 +160,7 @@ export function decodeRing(value: unknown): RingState {
     members: decodedMembers,
     plan: { partitionCount: int(plan, 'partitionCount', 1, 65536), replicationFactor: int(plan, 'replicationFactor', 1, 64), owners: decodedOwners },
     buckets: decodeBuckets(f.buckets),
+    ...(f.pending === undefined || f.pending === null ? {} : { pending: decodePending(f.pending, partitionCount, replicationFactor, ids) }),
   };
 }
 
@@ -272,6 +242,9 @@ export const decodeRequest: { [M in PeerMethod]: (value: unknown) => PeerRequest
       keysMax: int(f, 'keysMax', 1, AE_KEYS_PER_CALL_MAX),
     };
   },
+  handoffBatch: decodeHandoffBatch,
+  handoffStatus: (v) => ({ transferId: str(record(v, 'handoffStatus'), 'transferId', 600) }),
+  handoffDone: (v) => ({ transferId: str(record(v, 'handoffDone'), 'transferId', 600) }),
 };
 
 /** A list of at most `lengthMax` integers in 0..max. */
@@ -325,6 +298,9 @@ export const decodeResponse: { [M in PeerMethod]: (value: unknown) => PeerRespon
     if (!Array.isArray(keys) || keys.length > AE_KEYS_PER_CALL_MAX) throw new PeerDecodeError(`keys must be a list of at most ${AE_KEYS_PER_CALL_MAX}`);
     return { keys: keys.map(decodeKeyDigest), truncated: bool(f, 'truncated') };
   },
+  handoffBatch: decodeHandoffStatus,
+  handoffStatus: decodeHandoffStatus,
+  handoffDone: (v) => ({ ring: decodeRing(record(v, 'handoffDone response').ring) }),
 };
 
 /** Error body of a failed peer call: the same codes as the client API's catalogue. */
