@@ -2,7 +2,7 @@
 module.exports = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
-  testMatch: ['<rootDir>/node/src/**/*.test.ts', '<rootDir>/client/src/**/*.test.ts', '<rootDir>/cli/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+  testMatch: ['<rootDir>/node/src/**/*.test.ts', '<rootDir>/client/src/**/*.test.ts', '<rootDir>/cli/src/**/*.test.ts', '<rootDir>/operator/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   testTimeout: 60000,
 };

@@ -7,7 +7,6 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The last lines a child printed, kept so a failed start can explain itself. */
@@ -28,19 +27,9 @@ export interface ManagedProcess {
 const running = new Set<ManagedProcess>();
 let exitHandlersInstalled = false;
 
-/** Asks the kernel for a free TCP port on `host` by binding port 0 and releasing it. */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen({ host, port: 0 }, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('could not obtain a free port'))));
-    });
-  });
-}
+import { freePort } from '../../test/support/ports';
+
+export { freePort };
 
 export interface StartOptions {
   name: string;

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CLI_MAIN, freePort, processExists, requireBuilt } from '../../client/src/testing/nodeProcess';
+import { CLI_MAIN, freePortBlock, processExists, requireBuilt } from '../../client/src/testing/nodeProcess';
 
 const FAKE_NODE = `
 const http = require('node:http');
@@ -47,8 +47,8 @@ interface DevRun {
 }
 
 async function startDev(nodes: number, env: Record<string, string>, extra: string[] = []): Promise<DevRun> {
-  const portBase = await freePort();
-  const peerBase = await freePort();
+  const portBase = await freePortBlock(nodes);
+  const peerBase = await freePortBlock(nodes);
   const dataDir = path.join(workDir, `data-${portBase}`);
   const args = [CLI_MAIN, 'dev', '--nodes', String(nodes), '--data-dir', dataDir, '--port-base', String(portBase), '--peer-port-base', String(peerBase), '--node-bin', fakeBin, ...extra];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });

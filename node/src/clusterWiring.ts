@@ -48,6 +48,11 @@ function newActorId(nodeId: string): string {
   return `${nodeId}.${randomBytes(4).toString('hex')}`;
 }
 
+/** An IPv6 address goes in brackets inside a URL. */
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 export async function startCluster(config: NodeConfig, engine: StorageEngine, store: ObjectStore, metrics: NodeMetrics, logger: Logger): Promise<RunningCluster> {
   const transport = new HttpPeerTransport({ connectionsPerPeer: 32, inFlightPerPeerMax: 4096, poolsMax: 1024, ...(config.peerSecret ? { peerSecret: config.peerSecret } : {}) });
   const onError = (what: string, error: unknown) => logger.warn({ err: (error as Error).message }, `${what} failed`);
@@ -56,7 +61,7 @@ export async function startCluster(config: NodeConfig, engine: StorageEngine, st
     transport,
     realRuntime,
     {
-      self: { id: config.nodeId, clientUrl: `http://${config.host}:${config.port}`, peerUrl: `http://${config.host}:${config.peerPort}` },
+      self: { id: config.nodeId, clientUrl: `http://${urlHost(config.advertiseHost)}:${config.port}`, peerUrl: `http://${urlHost(config.advertiseHost)}:${config.peerPort}` },
       partitionCount: config.partitionCount,
       replicationFactor: config.replicationFactor,
       gossipIntervalMs: config.gossipIntervalMs,

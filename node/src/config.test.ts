@@ -41,12 +41,14 @@ test('defaults: only the node id is required', () => {
   expect(configOf(['--node-id', 'n1'])).toEqual({
     nodeId: 'n1',
     host: '127.0.0.1',
+    advertiseHost: '127.0.0.1',
     port: 8080,
     peerPort: 9080,
     dataDir: resolve('data/n1'),
     partitionCount: 256,
     replicationFactor: 3,
     seeds: [],
+    requireAdmission: false,
     quorums: { r: 'quorum', w: 'quorum', dw: 0 },
     gossipIntervalMs: 1000,
     replicaTimeoutMs: 2000,
@@ -61,6 +63,15 @@ test('defaults: only the node id is required', () => {
     antiEntropy: { intervalMs: 10000, keysPerExchangeMax: 1000, bytesPerExchangeMax: 16777216 },
     handoff: { enabled: true, bytesPerSecondMax: 41943040, concurrencyMax: 2 },
   });
+});
+
+test('advertise host: defaults to host, and a wildcard host needs one others can reach', () => {
+  expect(configOf(['--node-id', 'n1', '--host', '127.0.0.7']).advertiseHost).toBe('127.0.0.7');
+  expect(configOf(['--node-id', 'n1', '--host', '0.0.0.0', '--advertise-host', '10.1.2.3']).advertiseHost).toBe('10.1.2.3');
+  expect(() => configOf(['--node-id', 'n1', '--host', '0.0.0.0'])).toThrow(/advertiseHost: is required when host is 0.0.0.0/);
+  expect(() => configOf(['--node-id', 'n1', '--advertise-host', '::'])).toThrow(/advertiseHost: must be an address others can reach/);
+  expect(configOf(['--node-id', 'n1', '--require-admission']).requireAdmission).toBe(true);
+  expect(configOf(['--node-id', 'n1'], { DYNAMOKV_REQUIRE_ADMISSION: 'true' }).requireAdmission).toBe(true);
 });
 
 test('handoff settings: a throttle in bytes per second and one or two transfers at a time', () => {

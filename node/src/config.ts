@@ -28,12 +28,19 @@ export interface Limits {
 export interface NodeConfig {
   readonly nodeId: string;
   readonly host: string;
+  /** The address other nodes and clients are told to use (a pod IP when host is 0.0.0.0). */
+  readonly advertiseHost: string;
   readonly port: number;
   readonly peerPort: number;
   readonly dataDir: string;
   readonly partitionCount: number;
   readonly replicationFactor: number;
   readonly seeds: readonly string[];
+  /**
+   * When true, /readyz stays 503 until the node was admitted to a cluster (POST /v1/admin/init on
+   * a founding node, or a join) and its member state is normal: the operator's readiness gate.
+   */
+  readonly requireAdmission: boolean;
   /** Default quorums when neither the request nor the bucket sets them. */
   readonly quorums: { readonly r: QuorumSpec; readonly w: QuorumSpec; readonly dw: QuorumSpec };
   /** How often this node pings members and gossips the ring. */
@@ -104,13 +111,15 @@ function field(key: string, kind: Kind, help: string, extra: { flag?: string | n
 
 const FIELDS: readonly Field[] = [
   field('nodeId', 'string', 'Stable id of this node in the ring (required; letters, digits, . _ -).'),
-  field('host', 'string', 'Address the client API listens on (default 127.0.0.1).'),
+  field('host', 'string', 'Address the client and peer ports listen on (default 127.0.0.1).'),
+  field('advertiseHost', 'string', 'Address put in this node\'s client and peer URLs for other nodes and clients (default: host; required when host is 0.0.0.0 or ::).'),
   field('port', 'integer', 'Client API port (default 8080).'),
   field('peerPort', 'integer', 'Port for traffic between nodes (default port + 1000).'),
   field('dataDir', 'string', 'RocksDB directory (default ./data/<nodeId>).'),
   field('partitionCount', 'integer', `Partitions Q, a power of two, fixed at cluster creation (default ${DEFAULT_PARTITION_COUNT}).`, { flag: 'partitions', aliases: ['partition-count'] }),
   field('replicationFactor', 'integer', `Replicas N of every key (default ${DEFAULT_REPLICATION_FACTOR}).`, { flag: 'replication', aliases: ['replication-factor'] }),
   field('seeds', 'list', 'Comma-separated host:peerPort of seed nodes (default none).'),
+  field('requireAdmission', 'boolean', '/readyz answers 503 until the node was admitted (POST /v1/admin/init or a join) and is a normal member (default false; the operator sets it).'),
   field('readQuorum', 'string', 'Default r: an integer or one, quorum, all (default quorum).', { flag: 'r' }),
   field('writeQuorum', 'string', 'Default w: an integer or one, quorum, all (default quorum).', { flag: 'w' }),
   field('durableWriteQuorum', 'string', 'Default dw: replicas that must fsync before a write is acknowledged (default 0).', { flag: 'dw' }),
@@ -296,9 +305,15 @@ function build(r: Reader): NodeConfig {
     Buffer.byteLength(v) >= CONTEXT_SECRET_BYTES_MIN ? undefined : `must be at least ${CONTEXT_SECRET_BYTES_MIN} bytes`,
   );
   const authToken = r.has('authToken') ? r.string('authToken', '', (v) => (v.length >= 16 && /^[\x21-\x7e]+$/.test(v) ? undefined : 'must be at least 16 printable ASCII characters')) : undefined;
+  const validHost = (v: string) => (isIP(v) !== 0 || HOST_NAME.test(v) ? undefined : 'must be an IP address or a host name');
+  const host = r.string('host', '127.0.0.1', validHost);
+  const wildcard = host === '0.0.0.0' || host === '::';
+  const advertiseHost = r.string('advertiseHost', host, (v) => validHost(v) ?? (v === '0.0.0.0' || v === '::' ? 'must be an address others can reach, not a wildcard' : undefined));
+  if (wildcard && advertiseHost === host) r.fail('advertiseHost', `is required when host is ${host}: other nodes need an address they can reach`);
   return {
     nodeId,
-    host: r.string('host', '127.0.0.1', (v) => (isIP(v) !== 0 || HOST_NAME.test(v) ? undefined : 'must be an IP address or a host name')),
+    host,
+    advertiseHost,
     port,
     peerPort,
     dataDir: resolve(r.string('dataDir', `./data/${nodeId}`, (v) => (v.length > 0 ? undefined : 'must not be empty'))),
@@ -312,6 +327,7 @@ function build(r: Reader): NodeConfig {
     gossipIntervalMs: r.integer('gossipIntervalMs', 1000, 50, 60_000),
     replicaTimeoutMs: r.integer('replicaTimeoutMs', 2000, 10, 120_000),
     peerSecret: r.has('peerSecret') ? r.string('peerSecret', '', (v) => (v.length >= 16 && /^[\x21-\x7e]+$/.test(v) ? undefined : 'must be at least 16 printable ASCII characters')) : undefined,
+    requireAdmission: r.boolean('requireAdmission', false),
     seeds: r.list('seeds', (s) => (/^[^\s:,]+:[0-9]{1,5}$/.test(s) && Number(s.split(':')[1]) <= 65535 ? undefined : `"${s}" is not host:port`)),
     limits: {
       maxBucketBytes: r.integer('maxBucketBytes', 100, 1, 4096),

@@ -9,7 +9,7 @@ import { ContextCodec } from './api/contextToken';
 import { ClusterKeyValueService } from './api/clusterKeyValueService';
 import { registerClusterRoutes } from './api/clusterRoutes';
 import { validateBucket } from './api/validation';
-import { startCluster } from './clusterWiring';
+import { startCluster, type RunningCluster } from './clusterWiring';
 import type { NodeConfig } from './config';
 import type { Logger } from './log';
 import { NodeMetrics } from './metrics';
@@ -32,6 +32,13 @@ export interface RunningNode {
 
 export const NODE_VERSION = readPackageVersion();
 
+/** With --require-admission: not ready until admitted (init or join) and a normal member. */
+function admissionProblem(membership: RunningCluster['membership']): string | undefined {
+  if (!membership.admitted()) return 'not-admitted';
+  const state = membership.member(membership.selfId)?.state;
+  return state === 'normal' ? undefined : (state ?? 'not-a-member');
+}
+
 export async function startNode(config: NodeConfig, logger: Logger): Promise<RunningNode> {
   const startedAtMs = Date.now();
   mkdirSync(config.dataDir, { recursive: true });
@@ -49,6 +56,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     logger,
     limits,
     authToken: config.authToken,
+    readinessProblem: () => (config.requireAdmission ? admissionProblem(cluster.membership) : undefined),
     extraRoutes: [
       (fastify, guards) =>
         registerClusterRoutes(fastify, {

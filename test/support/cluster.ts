@@ -13,7 +13,6 @@
  * is still running and removes the directory, whether the test passed or not.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -97,25 +96,7 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
   }
 }
 
-/** `count` consecutive ports that were all free a moment ago (for launchers that take a base port). */
-export async function freePortBlock(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = await freePort();
-    if (base + count - 1 > 65535) continue;
-    let free = true;
-    for (let i = 1; i < count && free; i++) free = await canListen(base + i);
-    if (free) return base;
-  }
-  throw new Error(`found no ${count} consecutive free ports`);
-}
-
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
+export { freePortBlock } from './ports';
 
 /** One HTTP call to a node's client API, bounded in time. */
 export async function http(baseUrl: string, method: string, path: string, options: { body?: string; headers?: Record<string, string> } = {}): Promise<HttpAnswer> {

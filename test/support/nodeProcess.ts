@@ -5,7 +5,6 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 
 // Two levels up from test/support, or three when this runs compiled from dist/test/support (the
@@ -22,17 +21,9 @@ const OUTPUT_CHARS_MAX = 200_000;
 
 const running = new Set<ChildProcess>();
 
-/** A port that was free a moment ago on `host` (the OS picks it; we release it for the node). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolvePort(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
+import { freePort } from './ports';
+
+export { freePort };
 
 /** The compiled `dynamokv` CLI (its `dev` command runs a local cluster of NODE_MAIN processes). */
 export const CLI_MAIN = join(REPO_ROOT, 'dist', 'cli', 'src', 'main.js');
@@ -72,6 +63,8 @@ export interface NodeOptions {
   readonly host?: string;
   readonly args?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+  /** What start() waits for: /readyz 200 (default), or only /healthz (a node held back by --require-admission). */
+  readonly waitFor?: 'ready' | 'healthy';
 }
 
 export interface Exit {
@@ -113,7 +106,7 @@ export class NodeProcess {
     });
     running.add(child);
     const node = new NodeProcess(child, `http://${host}:${port}`, peerPort);
-    await node.waitReady();
+    await node.waitReady(options.waitFor === 'healthy' ? '/healthz' : '/readyz');
     return node;
   }
 
@@ -142,7 +135,7 @@ export class NodeProcess {
     }
   }
 
-  private async waitReady(): Promise<void> {
+  private async waitReady(probePath = '/readyz'): Promise<void> {
     let exit: Exit | undefined;
     void this.exited.then((e) => {
       exit = e;
@@ -150,7 +143,7 @@ export class NodeProcess {
     for (let poll = 0; poll < READY_POLLS_MAX; poll++) {
       if (exit !== undefined) throw new Error(`node exited during start-up (${JSON.stringify(exit)}):\n${this.output}`);
       try {
-        const response = await fetch(`${this.url}/readyz`);
+        const response = await fetch(`${this.url}${probePath}`);
         await response.arrayBuffer();
         if (response.status === 200) return;
       } catch {

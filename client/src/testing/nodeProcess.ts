@@ -4,9 +4,7 @@
  * The build must exist (`npm test` builds first; by hand: `npx tsc -p tsconfig.json`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,17 +17,9 @@ const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
 const OUTPUT_CHARS_MAX = 20_000;
 
-/** A port that was free a moment ago (the OS picks it; a race with other processes is unlikely). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
+import { freePort, freePortBlock } from '../../../test/support/ports';
+
+export { freePort, freePortBlock };
 
 /** Fails with a clear message when the compiled file a process test needs is missing. */
 export function requireBuilt(file: string): void {

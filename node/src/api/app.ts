@@ -45,6 +45,11 @@ export interface AppDeps {
    * jsonBody() from reply.ts for JSON.
    */
   /** Further routes; they receive the key routes' guards (auth, in-flight, shutdown). */
+  /**
+   * Why the node is not ready beyond start-up and shutdown (e.g. not admitted to a cluster yet),
+   * or undefined when nothing else holds readiness back.
+   */
+  readonly readinessProblem?: () => string | undefined;
   readonly extraRoutes?: readonly ((fastify: FastifyInstance, guards: readonly onRequestHookHandler[]) => PathMethods[])[];
 }
 
@@ -125,7 +130,7 @@ export function buildApp(deps: AppDeps): App {
     metrics: deps.metrics,
     status: deps.status,
     inFlightRequests: () => state.inFlight,
-    isReady: () => state.ready && !state.stopping,
+    readiness: () => (state.stopping ? 'stopping' : !state.ready ? 'starting' : deps.readinessProblem?.()),
     statusGuards: authGuard === undefined ? [] : [authGuard],
   });
   const extraPaths = (deps.extraRoutes ?? []).flatMap((register) => register(fastify, guards));

@@ -144,6 +144,12 @@ export function registerClusterRoutes(app: FastifyInstance, deps: ClusterRouteDe
     return ringView();
   });
 
+  // The founding node of a new cluster (the operator's ordinal 0): admitted with its own ring.
+  app.post('/v1/admin/init', { onRequest }, async () => {
+    await translateClusterErrors(() => membership.init());
+    return ringView();
+  });
+
   app.post('/v1/admin/leave', { onRequest }, async (request) => {
     const body = optionalObjectBody(request.body);
     // As for join: {"node": null} must not silently mean "this node leaves".
@@ -172,6 +178,7 @@ export function registerClusterRoutes(app: FastifyInstance, deps: ClusterRouteDe
     { url: '/v1/members', methods: ['GET'] },
     { url: '/v1/handoff', methods: ['GET'] },
     { url: '/v1/admin/join', methods: ['POST'] },
+    { url: '/v1/admin/init', methods: ['POST'] },
     { url: '/v1/admin/leave', methods: ['POST'] },
     { url: '/v1/buckets/:bucket/props', methods: ['GET', 'PUT'] },
   ];

@@ -220,6 +220,8 @@ describe('real responses match the document', () => {
     expect((await send(n3, JOIN, 'POST', JOIN)).statusCode).toBe(200);
     await c.advance(3000);
     expect((await send(n3, JOIN, 'POST', JOIN, JSON.stringify({ seed: n1.peerAddress }))).statusCode).toBe(409);
+    // init on a node that already joined changes nothing and answers its ring.
+    expect((await send(n3, '/v1/admin/init', 'POST', '/v1/admin/init')).json().members).toHaveLength(3);
     const lonely = track(await buildTestApp());
     // Nothing listens at port 9999 on the in-memory network: the seed is unreachable.
     expect((await send(lonely, JOIN, 'POST', JOIN, '{"seed": "127.0.0.1:9999"}')).statusCode).toBe(503);

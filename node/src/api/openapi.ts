@@ -243,6 +243,15 @@ export const openApiDocument = {
         },
       },
     },
+    '/v1/admin/init': {
+      post: {
+        operationId: 'init',
+        summary:
+          'Admit this node as the founding member of a new cluster: it keeps its own one-member ring. Idempotent, and a no-op on a node that already joined a cluster. ' +
+          'With --require-admission, /readyz stays 503 until a node was admitted this way or by a join; the operator calls this on ordinal 0.',
+        responses: { '200': jsonOk('Admitted; the ring as this node holds it.', ref('Ring')) },
+      },
+    },
     '/v1/admin/leave': {
       post: {
         operationId: 'leave',
@@ -263,8 +272,8 @@ export const openApiDocument = {
     '/readyz': {
       get: {
         operationId: 'ready',
-        summary: 'Readiness: storage is open and the node is not shutting down.',
-        responses: { '200': jsonOk('Ready.', ref('Probe')), '503': jsonOk('Starting or stopping.', ref('Probe')) },
+        summary: 'Readiness: storage is open, the node is not shutting down, and (with --require-admission) it was admitted to a cluster and is a normal member.',
+        responses: { '200': jsonOk('Ready.', ref('Probe')), '503': jsonOk('Not ready; `reason` says why: starting, stopping, not-admitted, joining, leaving, left.', ref('Probe')) },
       },
     },
     '/metrics': {

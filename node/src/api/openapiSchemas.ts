@@ -116,7 +116,7 @@ export const schemas = {
             partition: { type: 'integer', minimum: 0 },
             from: { type: 'string' },
             to: { type: 'string' },
-            state: { enum: ['waiting', 'done'] },
+            state: { enum: ['waiting', 'streaming', 'done'] },
             role: { enum: ['sending', 'receiving'] },
             keysDone: { type: 'integer', minimum: 0 },
             keysTotal: { type: 'integer', minimum: 0, description: 'Keys in the partition when the sender started (0 on the receiver).' },
@@ -139,7 +139,7 @@ export const schemas = {
       hintBacklog: { type: 'integer', minimum: 0, description: 'Hinted writes on this node waiting for their owner.' },
     },
   },
-  Probe: { type: 'object', required: ['status'], properties: { status: { enum: ['ok', 'ready', 'not-ready'] } } },
+  Probe: { type: 'object', required: ['status'], properties: { status: { enum: ['ok', 'ready', 'not-ready'] }, reason: { type: 'string' } } },
   Status: {
     type: 'object',
     required: ['nodeId', 'version', 'uptimeSeconds', 'inFlightRequests', 'storage', 'cluster'],

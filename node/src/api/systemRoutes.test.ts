@@ -22,7 +22,7 @@ test('/healthz answers 200 while the process serves HTTP, also while stopping', 
 test('/readyz follows readiness: 503 before the node is ready, 200 after', async () => {
   t.app.setReady(false);
   const starting = await t.app.fastify.inject({ method: 'GET', url: '/readyz' });
-  expect([starting.statusCode, starting.json()]).toEqual([503, { status: 'not-ready' }]);
+  expect([starting.statusCode, starting.json()]).toEqual([503, { status: 'not-ready', reason: 'starting' }]);
   t.app.setReady(true);
   expect((await t.app.fastify.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready' });
 });

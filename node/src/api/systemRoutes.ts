@@ -22,7 +22,8 @@ export interface SystemRouteDeps {
   readonly metrics: NodeMetrics;
   readonly status: StatusSource;
   readonly inFlightRequests: () => number;
-  readonly isReady: () => boolean;
+  /** Undefined when ready, else a short reason (starting, stopping, not-admitted, joining, ...). */
+  readonly readiness: () => string | undefined;
   /** Authentication for /v1/status when the node has a token. */
   readonly statusGuards: readonly onRequestHookHandler[];
 }
@@ -33,8 +34,9 @@ export function registerSystemRoutes(fastify: FastifyInstance, deps: SystemRoute
   });
 
   fastify.get('/readyz', { config: { operation: 'readyz' } }, async (_request, reply) => {
-    if (deps.isReady()) return reply.type(JSON_CONTENT_TYPE).send({ status: 'ready' });
-    return reply.code(503).type(JSON_CONTENT_TYPE).send({ status: 'not-ready' });
+    const problem = deps.readiness();
+    if (problem === undefined) return reply.type(JSON_CONTENT_TYPE).send({ status: 'ready' });
+    return reply.code(503).type(JSON_CONTENT_TYPE).send({ status: 'not-ready', reason: problem });
   });
 
   fastify.get('/metrics', { config: { operation: 'metrics' } }, async (_request, reply) => {

@@ -85,6 +85,14 @@ describe('handoff on an in-process cluster', () => {
     const n4 = await cluster.addNode('n4');
     expect(n4.membership.ring().members.find((m) => m.id === 'n4')?.state).toBe('joining');
     expect(waitingTransfers(n4.membership.ring()).length).toBeGreaterThan(0);
+    // A few seconds in, the receiver shows its transfers under way with the sender's key count.
+    let receiving = n4.handoff.view().filter((t) => t.role === 'receiving');
+    for (let step = 0; step < 100 && receiving.length === 0; step++) {
+      await cluster.advance(100);
+      receiving = n4.handoff.view().filter((t) => t.role === 'receiving');
+    }
+    expect(receiving.length).toBeGreaterThan(0);
+    for (const t of receiving) expect({ state: t.state, totalKnown: (t.keysTotal ?? 0) > 0 }).toEqual({ state: 'streaming', totalKnown: true });
     const grow = await writeThroughChange(cluster, acked, 'grow');
     expect(grow.writesDuringTransfer).toBeGreaterThan(10);
     expect(await cluster.untilNoChangePending(120_000)).toBe(true);

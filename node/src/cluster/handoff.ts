@@ -49,7 +49,9 @@ export interface HandoffMetrics {
   handoffPending(count: number): void;
 }
 
-export interface TransferView extends Transfer {
+export interface TransferView extends Omit<Transfer, 'state'> {
+  /** The ring's state, or "streaming" once this node has sent or received part of the transfer. */
+  readonly state: Transfer['state'] | 'streaming';
   /** Set when this node sends or receives the transfer. */
   readonly role?: 'sending' | 'receiving';
   readonly keysDone?: number;
@@ -124,12 +126,14 @@ export class Handoff implements HandoffPeer {
       const left = Math.max(0, p.keysTotal - p.keysDone);
       return {
         ...t,
+        // The ring says "waiting" until the receiver confirms; a transfer with progress is under way.
+        state: t.state === 'done' ? 'done' : 'streaming',
         role: p.role,
         keysDone: p.keysDone,
         keysTotal: p.keysTotal,
         bytesDone: p.bytesDone,
         bytesPerSecond: Math.round(p.bytesDone / seconds),
-        etaSeconds: t.state === 'done' ? 0 : keysPerSecond > 0 ? Math.round(left / keysPerSecond) : null,
+        etaSeconds: t.state === 'done' ? 0 : keysPerSecond > 0 && p.keysTotal > 0 ? Math.round(left / keysPerSecond) : null,
       };
     });
   }
@@ -155,7 +159,7 @@ export class Handoff implements HandoffPeer {
     }
     // The cursor is written after the objects, so it never claims a batch that was not applied.
     await this.engine.put(cursorKey(request.transferId), request.cursor, { sync: true });
-    const p = this.progressOf(transfer, 'receiving', 0);
+    const p = this.progressOf(transfer, 'receiving', request.keysTotal ?? 0);
     p.keysDone += request.entries.length;
     p.bytesDone += request.entries.reduce((sum, e) => sum + e.object.length, 0);
     return { cursor: request.cursor };
@@ -236,7 +240,7 @@ export class Handoff implements HandoffPeer {
         return;
       }
       const checksum = crc32(Buffer.concat(entries.map((e) => e.object)));
-      const reply = await call('handoffBatch', { transferId: transfer.id, partition: transfer.partition, entries, checksum, cursor });
+      const reply = await call('handoffBatch', { transferId: transfer.id, partition: transfer.partition, entries, checksum, cursor, keysTotal: progress.keysTotal });
       after = reply.cursor ?? cursor;
       progress.keysDone += entries.length;
       progress.bytesDone += bytes;

@@ -53,12 +53,15 @@ export class MembershipError extends Error {
 }
 
 const RING_META = 'ring';
+/** Present once this node was admitted to a cluster (init or join): the operator's readiness gate. */
+const ADMITTED_META = 'admitted';
 /** How long an admin join or leave waits for a pending change to finish, and how often it asks. */
 const CHANGE_WAIT_MS = 60_000;
 const CHANGE_POLL_MS = 250;
 
 export class Membership {
   private current!: RingState;
+  private admittedFlag = false;
   private readonly detectors = new Map<string, PhiAccrualDetector>();
   private readonly lastFailureMs = new Map<string, number>();
   private stopLoop: () => void = () => undefined;
@@ -86,6 +89,7 @@ export class Membership {
   }
 
   async start(): Promise<void> {
+    this.admittedFlag = (await this.engine.get(metaKey(ADMITTED_META))) !== undefined;
     const stored = await this.engine.get(metaKey(RING_META));
     if (stored !== undefined) {
       this.current = decodeRing(unpackMessage(stored));
@@ -194,7 +198,30 @@ export class Membership {
       throw new MembershipError('MEMBERSHIP_CONFLICT', `the seed's cluster has Q=${ring.partitionCount} N=${ring.replicationFactor}, this node Q=${this.options.partitionCount} N=${this.options.replicationFactor}`);
     }
     await this.adopt(ring);
+    await this.admit();
     return ring;
+  }
+
+  /**
+   * Makes this node the founding member of a new cluster: it keeps its own ring and counts as
+   * admitted. Idempotent, and harmless on a node that already joined a cluster: nothing changes.
+   */
+  async init(): Promise<RingState> {
+    await this.admit();
+    return this.current;
+  }
+
+  /** Was this node admitted to a cluster (POST /v1/admin/init, or a join), in this life or an earlier one? */
+  admitted(): boolean {
+    // A node the ring already counts among several active members was admitted, even if a crash
+    // came between adopting the ring and persisting the flag.
+    return this.admittedFlag || (activeMembers(this.current).length > 1 && findMember(this.current, this.selfId) !== undefined);
+  }
+
+  private async admit(): Promise<void> {
+    if (this.admittedFlag) return;
+    await this.engine.put(metaKey(ADMITTED_META), new Uint8Array([1]), { sync: true });
+    this.admittedFlag = true;
   }
 
   async leave(id: string): Promise<RingState> {
@@ -270,14 +297,28 @@ export class Membership {
     for (const member of newcomers) void this.ping(member);
   }
 
-  /** After a restart on new addresses (a new pod IP), the claimant records them through a join. */
-  private async refreshSelfAddress(): Promise<void> {
+  /** Does the ring still list this node at addresses it no longer has (it restarted on a new pod IP)? */
+  private addressStale(): boolean {
     const me = findMember(this.current, this.selfId);
-    if (me === undefined || (me.clientUrl === this.options.self.clientUrl && me.peerUrl === this.options.self.peerUrl)) return;
-    if (activeMembers(this.current).length === 1) {
-      const change = addMember(this.current, this.options.self);
-      if (change.ok) await this.adopt(change.ring);
-    }
+    return me !== undefined && me.state !== 'left' && (me.clientUrl !== this.options.self.clientUrl || me.peerUrl !== this.options.self.peerUrl);
+  }
+
+  /** After a restart on new addresses, a one-member ring is updated here; a larger one by the claimant. */
+  private async refreshSelfAddress(): Promise<void> {
+    if (!this.addressStale() || activeMembers(this.current).length !== 1) return;
+    const change = addMember(this.current, this.options.self);
+    if (change.ok) await this.adopt(change.ring);
+  }
+
+  /**
+   * Tells the cluster this node's new addresses through `partner`, which passes the join to the
+   * claimant; for a member already in the ring a join only replaces its addresses. One attempt
+   * per gossip round until the ring shows the new addresses.
+   */
+  private async announceAddress(partner: Member): Promise<void> {
+    const request = { member: this.options.self, partitionCount: this.options.partitionCount, replicationFactor: this.options.replicationFactor };
+    const { ring } = await this.transport.call(partner.peerUrl, 'join', request, this.options.peerTimeoutMs);
+    await this.absorb(ring);
   }
 
   private detectorFor(id: string): PhiAccrualDetector {
@@ -294,6 +335,7 @@ export class Membership {
     if (others.length === 0) return;
     await Promise.all(others.map((m) => this.ping(m)));
     const partner = others[Math.floor(this.runtime.random() * others.length)]!;
+    if (this.addressStale()) await this.announceAddress(partner).catch((e) => this.onError('address announcement', e));
     try {
       const { ring } = await this.transport.call(partner.peerUrl, 'gossip', { ring: this.current }, this.options.peerTimeoutMs);
       this.recordReply(partner.id);

@@ -14,6 +14,8 @@ export interface HandoffBatchRequest {
   readonly checksum: number;
   /** The raw storage key of the last entry: where the stream resumes after this batch. */
   readonly cursor: Uint8Array;
+  /** The sender's count of the partition's keys when it began, so the receiver can show progress. */
+  readonly keysTotal?: number;
 }
 
 /** The receiver's persisted progress: the cursor of the last batch it applied (null: none yet). */
@@ -60,6 +62,7 @@ export function decodeHandoffBatch(v: unknown): HandoffBatchRequest {
     }),
     checksum: int(f, 'checksum', 0, 0xffff_ffff),
     cursor: bytes(f, 'cursor'),
+    ...(f.keysTotal === undefined ? {} : { keysTotal: int(f, 'keysTotal', 0, Number.MAX_SAFE_INTEGER) }),
   };
 }
 
