@@ -17,7 +17,7 @@ INSTALL_STAMP := node_modules/.package-lock.json
 ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help install build typecheck lint test start bench clean
+.PHONY: help install build typecheck lint tools test start bench clean
 
 help:
 	@echo 'make start    build, then start a local 3-node cluster on 127.0.0.1:8080-8082 (ctrl-c stops it)'
@@ -25,6 +25,7 @@ help:
 	@echo 'make install  npm ci when node_modules is missing or older than package-lock.json'
 	@echo 'make build    compile TypeScript to dist/'
 	@echo 'make lint     eslint and the dependency-cruiser layering rules'
+	@echo 'make tools    build (once per machine, cached) the Kubernetes control plane and helm; install promtool'
 	@echo 'make bench    YCSB-style suite: bare node:http, 1 node, 3 nodes, etcd and Redis when installed'
 	@echo 'make clean    remove build output (dist/, coverage/); data/ is left alone'
 
@@ -44,8 +45,16 @@ lint: install
 	eslint .
 	depcruise --config .dependency-cruiser.cjs node/src client/src cli/src
 
+# The operator and chart tests run on a real kube-apiserver, kube-controller-manager and etcd, and
+# use real helm and promtool. The first two are built from the Go module proxy once per machine
+# (about 5 minutes on 2 cores) and cached under ~/.cache/dynamokv; promtool comes from Debian.
+tools:
+	bash test/k8s/build.sh
+	bash test/helm/build-helm.sh
+	bash test/monitoring/ensure-promtool.sh
+
 # jest runs with --experimental-vm-modules so that CommonJS tests can load ESM-only packages.
-test: build lint
+test: build lint tools
 	NODE_OPTIONS=--experimental-vm-modules jest --ci
 
 # A local cluster of 3 nodes on 127.0.0.1:8080-8082; ARGS="--nodes 5" etc. change it.

@@ -2,8 +2,9 @@
  * Membership: this node's copy of the ring, gossip, heartbeats and liveness.
  *
  * - The ring (core/ring.ts) is persisted in the node's own storage, so a restart keeps it.
- * - Every gossip interval the node pings every member (a heartbeat for phi accrual) and swaps
- *   rings with one random member; the newer version wins (core mergeRings).
+ * - Every gossip interval the node pings every member (at most 32 a round, rotating, in larger
+ *   clusters: a heartbeat for phi accrual) and gossips with one random member: ring digests
+ *   first, the whole ring only to the side that is behind; the newer version wins (mergeRings).
  * - Joins and leaves are explicit. A join request goes to any member, which forwards it to the
  *   claimant (the lowest-id normal member), the one node that changes the ring; this keeps ring
  *   versions on a single history.
@@ -11,12 +12,12 @@
  *   evidence until the next successful reply.
  */
 import { DEFAULT_PHI_OPTIONS, PhiAccrualDetector, type PhiOptions } from '../core/phi';
-import { activeMembers, addMember, claimant, createRing, findMember, mergeRings, ownershipShares, removeMember, setBucketProps, type BucketProps, type Member, type RingChange, type RingState } from '../core/ring';
+import { activeMembers, addMember, claimant, compareDigests, createRing, findMember, mergeRings, ownershipShares, removeMember, ringDigest, setBucketProps, type BucketProps, type Member, type RingChange, type RingState } from '../core/ring';
 import { beginJoin, beginLeave, completeTransfer } from '../core/transition';
 import type { StorageEngine } from '../storage/engine';
 import { metaKey } from '../storage/keys';
 import { PeerCallError, type PeerTransport } from '../transport/peerClient';
-import { decodeRing, packMessage, unpackMessage } from '../transport/peerMessages';
+import { decodeRing, packMessage, unpackMessage, type GossipRequest, type GossipResponse } from '../transport/peerMessages';
 import { every, type Runtime } from './runtime';
 
 export interface MembershipOptions {
@@ -53,6 +54,8 @@ export class MembershipError extends Error {
 }
 
 const RING_META = 'ring';
+/** Heartbeats one node sends per gossip round at most (see pingTargets). */
+const PINGS_PER_ROUND_MAX = 32;
 /** Present once this node was admitted to a cluster (init or join): the operator's readiness gate. */
 const ADMITTED_META = 'admitted';
 /** How long an admin join or leave waits for a pending change to finish, and how often it asks. */
@@ -62,6 +65,7 @@ const CHANGE_POLL_MS = 250;
 export class Membership {
   private current!: RingState;
   private admittedFlag = false;
+  private pingCursor = 0;
   private readonly detectors = new Map<string, PhiAccrualDetector>();
   private readonly lastFailureMs = new Map<string, number>();
   private stopLoop: () => void = () => undefined;
@@ -151,9 +155,20 @@ export class Membership {
 
   // ---- peer handlers ----
 
-  async handleGossip(remote: RingState): Promise<RingState> {
-    await this.absorb(remote);
-    return this.current;
+  /**
+   * A partner's gossip: a whole ring is merged; a digest is compared, and this node's ring goes
+   * back only when it is the newer one. Either way the answer carries this node's digest, so a
+   * partner with the newer ring knows to push it.
+   */
+  async handleGossip(request: GossipRequest): Promise<GossipResponse> {
+    if (request.ring !== undefined) {
+      await this.absorb(request.ring);
+      const mine = ringDigest(this.current);
+      return compareDigests(mine, ringDigest(request.ring)) > 0 ? { digest: mine, ring: this.current } : { digest: mine };
+    }
+    if (request.digest.clusterId !== this.current.clusterId) throw new MembershipError('MEMBERSHIP_CONFLICT', 'the other node belongs to a different cluster');
+    const mine = ringDigest(this.current);
+    return compareDigests(mine, request.digest) > 0 ? { digest: mine, ring: this.current } : { digest: mine };
   }
 
   async handleJoin(member: Omit<Member, 'state'>, config?: { partitionCount: number; replicationFactor: number }): Promise<RingState> {
@@ -333,17 +348,36 @@ export class Membership {
   private async tick(): Promise<void> {
     const others = this.current.members.filter((m) => m.id !== this.selfId && m.state !== 'left');
     if (others.length === 0) return;
-    await Promise.all(others.map((m) => this.ping(m)));
+    await Promise.all(this.pingTargets(others).map((m) => this.ping(m)));
     const partner = others[Math.floor(this.runtime.random() * others.length)]!;
     if (this.addressStale()) await this.announceAddress(partner).catch((e) => this.onError('address announcement', e));
     try {
-      const { ring } = await this.transport.call(partner.peerUrl, 'gossip', { ring: this.current }, this.options.peerTimeoutMs);
+      // A digest first: in a settled cluster every round costs a few dozen bytes, not a whole ring.
+      const answer = await this.transport.call(partner.peerUrl, 'gossip', { digest: ringDigest(this.current) }, this.options.peerTimeoutMs);
       this.recordReply(partner.id);
-      await this.absorb(ring);
+      if (answer.ring !== undefined) await this.absorb(answer.ring);
+      else if (compareDigests(ringDigest(this.current), answer.digest) > 0) {
+        const pushed = await this.transport.call(partner.peerUrl, 'gossip', { ring: this.current }, this.options.peerTimeoutMs);
+        if (pushed.ring !== undefined) await this.absorb(pushed.ring);
+      }
     } catch (error) {
       if (error instanceof PeerCallError && error.unreachable) this.recordFailure(partner.id);
       else throw error;
     }
+  }
+
+  /**
+   * Whom this round pings: everyone in a small cluster; in a large one a rotating window of
+   * PINGS_PER_ROUND_MAX members, so heartbeat traffic per node stays bounded instead of growing
+   * with the cluster. Phi accrual adapts to the longer interval, and request outcomes still mark a
+   * failed peer down at once.
+   */
+  private pingTargets(others: readonly Member[]): readonly Member[] {
+    if (others.length <= PINGS_PER_ROUND_MAX) return others;
+    const start = this.pingCursor % others.length;
+    this.pingCursor = (start + PINGS_PER_ROUND_MAX) % others.length;
+    const window = others.slice(start, start + PINGS_PER_ROUND_MAX);
+    return window.length === PINGS_PER_ROUND_MAX ? window : [...window, ...others.slice(0, PINGS_PER_ROUND_MAX - window.length)];
   }
 
   private async ping(member: Member): Promise<void> {

@@ -15,6 +15,7 @@ import { Membership } from './membership';
 import { buildPeerHandlers } from './peerHandlers';
 import { TreeStore } from './treeStore';
 import { VirtualRuntime } from './virtualRuntime';
+import type { TreeShape } from '../core/tictac';
 
 export interface SimNode {
   readonly id: string;
@@ -50,6 +51,8 @@ export interface MemoryClusterOptions {
   /** Handoff throttle; small values keep a transfer in flight across many clock steps. */
   readonly handoffBytesPerSecondMax?: number;
   readonly handoffBatchKeysMax?: number;
+  /** Anti-entropy tree shape; absent: a small one that keeps the in-process tests quick. */
+  readonly treeShape?: TreeShape;
 }
 
 /** Lets pending promise work and immediates run, so async work a timer started completes. */
@@ -158,7 +161,7 @@ export class MemoryCluster {
       },
     );
     // Small trees keep the in-process tests quick; the logic is the same for any shape.
-    const trees = new TreeStore(store, { shape: { branchCount: 8, leavesPerBranch: 16 }, scanPageSize: 64, keysPerPartitionMax: 1_000_000 });
+    const trees = new TreeStore(store, { shape: this.options.treeShape ?? { branchCount: 8, leavesPerBranch: 16 }, scanPageSize: 64, keysPerPartitionMax: 1_000_000 });
     store.onObjectChanged = trees.observe;
     const antiEntropy = new AntiEntropy(
       store,

@@ -58,7 +58,7 @@ export function buildPeerHandlers(
       });
       return { object: encodeObject(object) };
     },
-    gossip: async (r) => ({ ring: await membership.handleGossip(r.ring) }),
+    gossip: (r) => membership.handleGossip(r),
     join: async (r) => ({ ring: await membership.handleJoin(r.member, r.partitionCount === undefined || r.replicationFactor === undefined ? undefined : { partitionCount: r.partitionCount, replicationFactor: r.replicationFactor }) }),
     leave: async (r) => ({ ring: await membership.handleLeave(r.id) }),
     bucketProps: async (r) => ({ ring: await membership.handleBucketProps(r.bucket, r.props) }),

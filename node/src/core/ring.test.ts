@@ -1,7 +1,7 @@
 /** Ring changes, gossip merge convergence, and the phi-accrual detector. */
 import fc from 'fast-check';
 import { PhiAccrualDetector } from './phi';
-import { addMember, claimant, createRing, mergeRings, ownershipShares, removeMember, type RingState } from './ring';
+import { addMember, claimant, compareDigests, createRing, mergeRings, ownershipShares, removeMember, ringDigest, type RingState } from './ring';
 
 const member = (id: string) => ({ id, clientUrl: `http://${id}:8080`, peerUrl: `http://${id}:9080` });
 
@@ -49,6 +49,19 @@ describe('ring state', () => {
         expect(acc).toEqual(c);
       }),
     );
+  });
+
+  test('digests order rings exactly as the merge does, so gossip can skip sending equal rings', () => {
+    const base = must(addMember(createRing('c1', member('n1'), 16, 3), member('n2')));
+    const a = must(addMember(base, member('n3')));
+    const b = must(addMember(base, member('n4')));
+    expect(compareDigests(ringDigest(base), ringDigest({ ...base }))).toBe(0);
+    for (const [x, y] of [[base, a], [a, b], [b, a], [a, base]] as const) {
+      const merged = mergeRings(x, y);
+      if ('error' in merged) throw new Error('unexpected mismatch');
+      // The merge takes the remote ring exactly when the remote digest is the newer one.
+      expect(merged.changed).toBe(compareDigests(ringDigest(y), ringDigest(x)) > 0);
+    }
   });
 
   test('rings of other clusters are refused', () => {

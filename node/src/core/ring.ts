@@ -139,6 +139,33 @@ export function ringFingerprint(ring: RingState): number {
   return murmur3(new TextEncoder().encode(text));
 }
 
+/** What gossip compares before it sends a whole ring: equal digests mean equal rings. */
+export interface RingDigest {
+  readonly clusterId: string;
+  readonly version: number;
+  readonly fingerprint: number;
+}
+
+// Rings are immutable values, so a digest computed once per ring object stays right; gossip asks
+// for the same ring's digest every round.
+const digests = new WeakMap<RingState, RingDigest>();
+
+export function ringDigest(ring: RingState): RingDigest {
+  let digest = digests.get(ring);
+  if (digest === undefined) {
+    digest = { clusterId: ring.clusterId, version: ring.version, fingerprint: ringFingerprint(ring) };
+    digests.set(ring, digest);
+  }
+  return digest;
+}
+
+/** Orders digests as mergeRings orders rings: by version, then fingerprint (1: a is newer). */
+export function compareDigests(a: RingDigest, b: RingDigest): -1 | 0 | 1 {
+  if (a.version !== b.version) return a.version > b.version ? 1 : -1;
+  if (a.fingerprint !== b.fingerprint) return a.fingerprint > b.fingerprint ? 1 : -1;
+  return 0;
+}
+
 /**
  * Gossip merge: the newer version wins, ties go to the larger fingerprint. Rings with other
  * partition counts or replication factors belong to another cluster and are refused.

@@ -8,9 +8,31 @@ import { PeerCallError, type PeerTransport } from './peerClient';
 import { PeerDecodeError, decodeRequest, decodeResponse, packMessage, unpackMessage, type PeerMethod, type PeerRequest, type PeerResponse } from './peerMessages';
 import type { PeerHandlers } from './peerServer';
 
+/** Calls and encoded bytes of one peer method, as they would cross the wire (msgpack bodies). */
+export interface MethodTraffic {
+  calls: number;
+  requestBytes: number;
+  responseBytes: number;
+}
+
 export class MemoryNetwork {
   private readonly nodes = new Map<string, PeerHandlers>();
   private readonly down = new Set<string>();
+  /** Traffic per peer method since the last reset, for the cost-of-scale measurements. */
+  readonly traffic = new Map<string, MethodTraffic>();
+
+  resetTraffic(): void {
+    this.traffic.clear();
+  }
+
+  private count(method: string): MethodTraffic {
+    let t = this.traffic.get(method);
+    if (t === undefined) {
+      t = { calls: 0, requestBytes: 0, responseBytes: 0 };
+      this.traffic.set(method, t);
+    }
+    return t;
+  }
 
   register(peerUrl: string, handlers: PeerHandlers): void {
     this.nodes.set(peerUrl, handlers);
@@ -33,7 +55,11 @@ export class MemoryNetwork {
         if (handlers === undefined || this.down.has(peerUrl) || this.down.has(fromPeerUrl)) {
           throw new PeerCallError('PEER_UNREACHABLE', `${peerUrl} is unreachable from ${fromPeerUrl}`, true);
         }
-        const decoded = decodeRequest[method](unpackMessage(packMessage(request)));
+        const requestBody = packMessage(request);
+        const traffic = this.count(method);
+        traffic.calls++;
+        traffic.requestBytes += requestBody.length;
+        const decoded = decodeRequest[method](unpackMessage(requestBody));
         let response: unknown;
         try {
           response = await (handlers[method] as (r: unknown) => Promise<unknown>)(decoded);
@@ -43,7 +69,9 @@ export class MemoryNetwork {
           throw new PeerCallError(typeof code === 'string' ? code : 'INTERNAL', (error as Error).message, false);
         }
         if (this.down.has(peerUrl) || this.down.has(fromPeerUrl)) throw new PeerCallError('PEER_UNREACHABLE', `${peerUrl} went away`, true);
-        return decodeResponse[method](unpackMessage(packMessage(response))) as PeerResponse<M>;
+        const responseBody = packMessage(response);
+        traffic.responseBytes += responseBody.length;
+        return decodeResponse[method](unpackMessage(responseBody)) as PeerResponse<M>;
       },
       close: async () => undefined,
     };

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
-import { addMember, createRing } from '../core/ring';
+import { addMember, createRing, ringDigest } from '../core/ring';
 import { beginJoin } from '../core/transition';
 import { HttpPeerTransport } from './peerClient';
 import { PeerDecodeError, decodeRequest, decodeResponse, decodeRing, packMessage, unpackMessage, PEER_METHODS } from './peerMessages';
@@ -23,7 +23,7 @@ const handlers: PeerHandlers = {
   coordinate: async () => {
     throw Object.assign(new Error('no quorum'), { code: 'QUORUM_UNAVAILABLE', status: 503 });
   },
-  gossip: async (r) => ({ ring: r.ring }),
+  gossip: async (r) => (r.ring === undefined ? { digest: r.digest } : { digest: ringDigest(r.ring), ring: r.ring }),
   join: async () => ({ ring }),
   leave: async () => ({ ring }),
   bucketProps: async () => ({ ring }),
@@ -63,6 +63,7 @@ describe('peer transport over loopback', () => {
     expect((await client.call(server.url, 'read', { partition: 1, bucket: 'b', key: 'k' }, 1000)).object).toEqual(Buffer.from([1, 2, 3, 1]));
     expect((await client.call(server.url, 'read', { partition: 1, bucket: 'b', key: 'missing' }, 1000)).object).toBeNull();
     expect((await client.call(server.url, 'gossip', { ring }, 1000)).ring).toEqual(ring);
+    expect(await client.call(server.url, 'gossip', { digest: ringDigest(ring) }, 1000)).toEqual({ digest: ringDigest(ring) });
   });
 
   test('calls made together travel as one batch; each gets its own result, and one failure fails only itself', async () => {

@@ -4,7 +4,7 @@
  * so nothing untyped leaks past this module, and a bad message is rejected with a reason.
  */
 import { Packr } from 'msgpackr';
-import type { BucketProps, Member, MemberState, RingState } from '../core/ring';
+import type { BucketProps, Member, MemberState, RingDigest, RingState } from '../core/ring';
 import { HASH_BYTES, TREE_DIMENSION_MAX, type KeyDigest } from '../core/tictac';
 import { decodeHandoffBatch, decodeHandoffStatus, decodePending, type HandoffBatchRequest, type HandoffStatusResponse } from './handoffMessages';
 import { PeerDecodeError, bool, bytes, int, optionalStr, record, str, type Fields } from './messageFields';
@@ -87,12 +87,24 @@ export interface AeKeysResponse {
 export const AE_SEGMENTS_PER_CALL_MAX = 4096;
 export const AE_KEYS_PER_CALL_MAX = 10_000;
 
+export type GossipRequest = { readonly digest: RingDigest; readonly ring?: undefined } | { readonly ring: RingState; readonly digest?: undefined };
+
+export interface GossipResponse {
+  readonly digest: RingDigest;
+  /** Present when the answering node's ring is newer than the one the request described. */
+  readonly ring?: RingState;
+}
+
 export interface PeerMethods {
   ping: { request: { from: string }; response: { id: string; ringVersion: number } };
   replicate: { request: ReplicateRequest; response: { durable: boolean } };
   read: { request: ReadRequest; response: { object: Uint8Array | null } };
   coordinate: { request: CoordinateRequest; response: { object: Uint8Array } };
-  gossip: { request: { ring: RingState }; response: { ring: RingState } };
+  /**
+   * Gossip sends a digest of the ring and gets the partner's ring back only when the partner's is
+   * newer; a sender that learns its ring is the newer one pushes it whole (`ring` in the request).
+   */
+  gossip: { request: GossipRequest; response: GossipResponse };
   join: { request: { member: Omit<Member, 'state'>; partitionCount?: number; replicationFactor?: number }; response: { ring: RingState } };
   leave: { request: { id: string }; response: { ring: RingState } };
   bucketProps: { request: { bucket: string; props: BucketProps }; response: { ring: RingState } };
@@ -106,6 +118,11 @@ export interface PeerMethods {
 export type PeerMethod = keyof PeerMethods;
 export type PeerRequest<M extends PeerMethod> = PeerMethods[M]['request'];
 export type PeerResponse<M extends PeerMethod> = PeerMethods[M]['response'];
+
+function decodeDigest(value: unknown): RingDigest {
+  const f = record(value, 'ring digest');
+  return { clusterId: str(f, 'clusterId', 64), version: int(f, 'version', 0, Number.MAX_SAFE_INTEGER), fingerprint: int(f, 'fingerprint', 0, 0xffff_ffff) };
+}
 
 export const PEER_METHODS: readonly PeerMethod[] = ['ping', 'replicate', 'read', 'coordinate', 'gossip', 'join', 'leave', 'bucketProps', 'aeTree', 'aeKeys', 'handoffBatch', 'handoffStatus', 'handoffDone'];
 
@@ -213,7 +230,10 @@ export const decodeRequest: { [M in PeerMethod]: (value: unknown) => PeerRequest
       hops: int(f, 'hops', 0, 8),
     };
   },
-  gossip: (v) => ({ ring: decodeRing(record(v, 'gossip').ring) }),
+  gossip: (v) => {
+    const f = record(v, 'gossip');
+    return f.ring === undefined || f.ring === null ? { digest: decodeDigest(f.digest) } : { ring: decodeRing(f.ring) };
+  },
   join: (v) => {
     const f = record(v, 'join');
     const member = decodeMember(f.member, false);
@@ -282,7 +302,10 @@ export const decodeResponse: { [M in PeerMethod]: (value: unknown) => PeerRespon
     return { object: f.object === null || f.object === undefined ? null : bytes(f, 'object') };
   },
   coordinate: (v) => ({ object: bytes(record(v, 'coordinate response'), 'object') }),
-  gossip: (v) => ({ ring: decodeRing(record(v, 'gossip response').ring) }),
+  gossip: (v) => {
+    const f = record(v, 'gossip response');
+    return { digest: decodeDigest(f.digest), ...(f.ring === undefined || f.ring === null ? {} : { ring: decodeRing(f.ring) }) };
+  },
   join: (v) => ({ ring: decodeRing(record(v, 'join response').ring) }),
   leave: (v) => ({ ring: decodeRing(record(v, 'leave response').ring) }),
   bucketProps: (v) => ({ ring: decodeRing(record(v, 'bucketProps response').ring) }),
