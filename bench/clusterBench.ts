@@ -26,7 +26,7 @@ import { ContextCache, preload, type OperationStats } from './lib/load';
 import { BUCKET, COMMON_OPTIONS, COMMON_USAGE, commonSettings, integerOption, measure, startWatchdog, targetOf, unexpectedAnswers, type CommonSettings, type Measurement, type Phase, type Target } from './lib/measure';
 import { installExitHandlers, stopProcess } from './lib/processes';
 import { dateStamp, formatNumber, machineFacts, machineMarkdown, markdownTable, textTable, writeReport, type Row } from './lib/report';
-import { startBareServer, type RunningServer } from './lib/servers';
+import { startBareFanOut, startBareServer, type RunningServer } from './lib/servers';
 
 const PROGRAM = 'clusterBench';
 const repoRoot = path.resolve(__dirname, '..', '..');
@@ -113,21 +113,23 @@ function rowsOf(m: Measurement): Row[] {
   return rows;
 }
 
-function summaryLines(bare: Measurement, cluster: Measurement): string[] {
+function summaryLines(bare: Measurement, fanOut: Measurement, cluster: Measurement): string[] {
   const lines: string[] = [];
   if (bare.result.throughputRps > 0) {
     const ratio = cluster.result.throughputRps / bare.result.throughputRps;
     lines.push(`MIX throughput cluster/bare = ${ratio.toFixed(2)}x (${ratio >= RATIO_GOAL ? 'meets' : 'below'} the ${RATIO_GOAL}x goal)`);
+    lines.push(`MIX throughput bare fan-out/bare = ${(fanOut.result.throughputRps / bare.result.throughputRps).toFixed(2)}x (the floor of replicating every request over HTTP on this machine)`);
   }
+  if (fanOut.result.throughputRps > 0) lines.push(`MIX throughput cluster/bare fan-out = ${(cluster.result.throughputRps / fanOut.result.throughputRps).toFixed(2)}x`);
   if (bare.result.all.p50Ms > 0) lines.push(`MIX p50 latency cluster/bare = ${(cluster.result.all.p50Ms / bare.result.all.p50Ms).toFixed(1)}x`);
   const perNode = cluster.target.processes.map((proc, index) => `${proc.name} ${formatNumber(cluster.processCpuPercent[index], 0)} %`);
   lines.push(`cluster CPU by node: ${perNode.join(', ')}`);
   // How cost grows with cluster size (issue 8): server CPU-seconds spent per 1000 client operations.
   const cpuPer1k = (m: Measurement): string =>
     m.serverCpuPercent === undefined || m.result.throughputRps <= 0 ? 'n/a' : formatNumber((m.serverCpuPercent / 100 / m.result.throughputRps) * 1000, 3);
-  lines.push(`server CPU-seconds per 1k operations: ${cpuPer1k(bare)} bare, ${cpuPer1k(cluster)} for ${cluster.target.processes.length} nodes`);
+  lines.push(`server CPU-seconds per 1k operations: ${cpuPer1k(bare)} bare, ${cpuPer1k(fanOut)} bare fan-out, ${cpuPer1k(cluster)} for ${cluster.target.processes.length} nodes`);
   const busy = (m: Measurement): string => `${formatNumber(m.machineBusyPercent, 0)} %`;
-  lines.push(`machine CPU busy (all ${cpus().length} cores = 100 %): ${busy(bare)} during bare, ${busy(cluster)} during cluster`);
+  lines.push(`machine CPU busy (all ${cpus().length} cores = 100 %): ${busy(bare)} during bare, ${busy(fanOut)} during bare fan-out, ${busy(cluster)} during cluster`);
   return lines;
 }
 
@@ -157,8 +159,9 @@ function markdownReport(settings: Settings, load: string, rows: Row[], summary: 
     `# Cluster benchmark, ${facts.date.slice(0, 10)}`,
     '',
     `A local ${settings.nodes}-node dynamokv cluster (N=${settings.replication} R=${settings.r} W=${settings.w}, Q=${settings.partitions}, RocksDB in temp dirs,`,
-    'joined with POST /v1/admin/join) against a bare node:http server that does no work (the ceiling), measured in the',
-    'same run with the same load generator (autocannon, in the benchmark process; connections spread over the nodes).',
+    'joined with POST /v1/admin/join) against a bare node:http server that does no work (the ceiling) and against as many',
+    'bare servers that only fan each request out to the others over HTTP (the floor of replication: no storage, no versions),',
+    'measured in the same run with the same load generator (autocannon, in the benchmark process; connections spread over the nodes).',
     '',
     `Load: ${load}.`,
     `Node flags: ${settings.nodeArgs.length > 0 ? settings.nodeArgs.join(' ') : '(defaults)'}${settings.profileNode === undefined ? '' : `; ${settings.profileNode} under --cpu-prof`}.`,
@@ -194,6 +197,11 @@ async function main(): Promise<void> {
     const bareServer = await startBareServer(repoRoot, settings.valueBytes);
     servers.push(bareServer);
     const bare = targetOf(bareServer);
+    // The replication floor: as many bare servers as nodes, each fanning requests out to the
+    // others (N-1 peers) and answering after as many peer replies as the quorum needs beyond itself.
+    const fanOutServers = await startBareFanOut(repoRoot, settings.valueBytes, settings.nodes, Math.max(1, Math.max(settings.r, settings.w) - 1));
+    servers.push(...fanOutServers);
+    const fanOut: Target = { label: fanOutServers[0]!.label, baseUrls: fanOutServers.map((s) => s.baseUrl), processes: fanOutServers.map((s) => s.process) };
     const { target: cluster } = await startDynamoCluster(repoRoot, {
       nodes: settings.nodes,
       dataDir,
@@ -207,16 +215,16 @@ async function main(): Promise<void> {
     process.stderr.write(`cluster up: ${cluster.baseUrls.join(' ')}\n`);
 
     const measurements: Measurement[] = [];
-    for (const target of [bare, cluster] as Target[]) {
+    for (const target of [bare, fanOut, cluster] as Target[]) {
       const contexts = new ContextCache();
       process.stderr.write(`preloading ${settings.keys} keys into ${target.label}\n`);
       await preload({ baseUrls: target.baseUrls, bucket: BUCKET, keys: settings.keys, valueBytes: settings.valueBytes, contexts }, abort.signal);
       measurements.push(await measure(target, MIX, settings, contexts, abort.signal));
     }
-    const [ofBare, ofCluster] = measurements as [Measurement, Measurement];
+    const [ofBare, ofFanOut, ofCluster] = measurements as [Measurement, Measurement, Measurement];
 
     const rows = measurements.flatMap(rowsOf);
-    const summary = summaryLines(ofBare, ofCluster);
+    const summary = summaryLines(ofBare, ofFanOut, ofCluster);
     const problems = unexpectedAnswers(measurements);
     const load = `${settings.connections} connections (closed loop, spread over ${cluster.baseUrls.length} nodes for the cluster), ` +
       `${Math.round(MIX.getFraction * 100)}/${Math.round((1 - MIX.getFraction) * 100)} GET/PUT, ${settings.keys} keys uniform, ` +

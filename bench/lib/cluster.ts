@@ -98,6 +98,9 @@ async function waitConverged(nodes: readonly RunningServer[], ids: readonly stri
   throw new Error(`cluster did not converge within ${timeoutMs} ms: ${problem}`);
 }
 
+const JOIN_ATTEMPTS_MAX = 600;
+const JOIN_RETRY_INTERVAL_MS = 200;
+
 /**
  * Starts the nodes one after another, pushing each into `started` as soon as it runs (so the
  * caller's clean-up stops it even when a later step fails), joins them and waits for convergence.
@@ -130,13 +133,18 @@ export async function startDynamoCluster(repoRoot: string, options: ClusterOptio
     started.push(node);
   }
   // One join at a time: each goes through the claimant, which changes the ring serially anyway.
+  // A join that arrives while the previous one still streams its partitions gets 409: retry.
   for (const node of nodes.slice(1)) {
-    const answer = await requestJson(`${node.baseUrl}/v1/admin/join`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ seed }),
-    });
-    if (answer.status !== 200) throw new Error(`join of ${node.label} answered ${answer.status}: ${JSON.stringify(answer.body).slice(0, 300)}`);
+    for (let attempt = 1; ; attempt++) {
+      const answer = await requestJson(`${node.baseUrl}/v1/admin/join`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ seed }),
+      });
+      if (answer.status === 200) break;
+      if (answer.status !== 409 || attempt >= JOIN_ATTEMPTS_MAX) throw new Error(`join of ${node.label} answered ${answer.status}: ${JSON.stringify(answer.body).slice(0, 300)}`);
+      await sleep(JOIN_RETRY_INTERVAL_MS);
+    }
   }
   await waitConverged(nodes, ids, options.convergeTimeoutMs ?? CONVERGE_TIMEOUT_MS_DEFAULT);
   const target: Target = {

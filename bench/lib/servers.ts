@@ -29,6 +29,29 @@ export async function startBareServer(repoRoot: string, valueBytes: number): Pro
   return { label: 'bare node:http', baseUrl, process: proc };
 }
 
+/**
+ * The replication floor: `count` bare servers, each fanning every client request out to the
+ * others and answering after `acks` of them (bench/lib/bareServer.ts --peers).
+ */
+export async function startBareFanOut(repoRoot: string, valueBytes: number, count: number, acks: number): Promise<RunningServer[]> {
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) ports.push(await freePort(HOST));
+  const script = path.join(repoRoot, 'dist', 'bench', 'lib', 'bareServer.js');
+  const servers: RunningServer[] = [];
+  for (const [index, port] of ports.entries()) {
+    const peers = ports.filter((p) => p !== port).map((p) => `${HOST}:${p}`);
+    const proc = startProcess({
+      name: `fanout${index + 1}`,
+      command: process.execPath,
+      args: [script, '--host', HOST, '--port', String(port), '--value-bytes', String(valueBytes), '--peers', peers.join(','), '--acks', String(acks)],
+      cwd: repoRoot,
+    });
+    servers.push({ label: `bare fan-out x${count}`, baseUrl: `http://${HOST}:${port}`, process: proc });
+  }
+  for (const server of servers) await waitForHttp(server.process, `${server.baseUrl}/replica`);
+  return servers;
+}
+
 export interface DynamoNodeOptions {
   nodeId: string;
   dataDir: string;

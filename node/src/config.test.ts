@@ -2,10 +2,10 @@
  * Configuration: defaults, the precedence flag > env > file > default, and start-up errors that
  * name the field, the value and its source (without ever echoing a secret).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigError, DEVELOPMENT_CONTEXT_SECRET, describeConfig, loadConfig, type NodeConfig } from './config';
+import { ConfigError, DEVELOPMENT_CONTEXT_SECRET, describeConfig, helpText, loadConfig, type NodeConfig } from './config';
 
 let dir: string;
 beforeAll(() => {
@@ -58,6 +58,8 @@ test('defaults: only the node id is required', () => {
     contextSecret: DEVELOPMENT_CONTEXT_SECRET,
     contextSecretIsDefault: true,
     authToken: undefined,
+    clientTokens: [],
+    tls: undefined,
     logLevel: 'info',
     shutdownTimeoutMs: 10000,
     antiEntropy: { intervalMs: 10000, keysPerExchangeMax: 1000, bytesPerExchangeMax: 16777216 },
@@ -129,6 +131,45 @@ test('secrets come from the environment or the file, never from flags', () => {
   expect(problemsOf(['--node-id', 'n', '--context-secret', 'x'.repeat(20)])[0]).toMatch(/context-secret/);
 });
 
+test('client tokens: every source with its scope, redacted in problems and in the logged configuration', () => {
+  const file = writeFile('tokens.txt', '# scoped tokens\nread  file-read-token-0123\n\nadmin file-admin-token-0123\n');
+  const config = configOf(['--node-id', 'n', '--tokens-file', file], {
+    DYNAMOKV_AUTH_TOKEN: 'the-old-admin-token',
+    DYNAMOKV_READ_TOKENS: 'read-token-number-1, read-token-number-2',
+    DYNAMOKV_WRITE_TOKENS: 'write-token-number-1',
+  });
+  expect(config.clientTokens).toEqual([
+    { scope: 'admin', token: 'the-old-admin-token' },
+    { scope: 'read', token: 'read-token-number-1' },
+    { scope: 'read', token: 'read-token-number-2' },
+    { scope: 'write', token: 'write-token-number-1' },
+    { scope: 'read', token: 'file-read-token-0123' },
+    { scope: 'admin', token: 'file-admin-token-0123' },
+  ]);
+  const logged = JSON.stringify(describeConfig(config));
+  expect(logged).toContain('"clientTokens":{"admin":2,"read":3,"write":1}');
+  expect(logged).not.toMatch(/token-number|file-read|file-admin|old-admin/);
+  expect(problemsOf(['--node-id', 'n'], { DYNAMOKV_READ_TOKENS: 'short' })).toEqual(['readTokens: a token must be 16 to 4096 characters long (got "[redacted]" from DYNAMOKV_READ_TOKENS)']);
+  const bad = writeFile('bad-tokens.txt', 'read a-good-enough-token-1\nroot a-secret-token-in-a-typo\nwrite short\n');
+  const problems = problemsOf(['--node-id', 'n', '--tokens-file', bad]);
+  expect(problems).toEqual([
+    `tokensFile: line 2: unknown scope (use read, write, admin) (got "${bad}" from --tokens-file)`,
+    `tokensFile: line 3: a token must be 16 to 4096 characters long (got "${bad}" from --tokens-file)`,
+  ]);
+  expect(problemsOf(['--node-id', 'n', '--tokens-file', join(dir, 'absent.txt')])[0]).toMatch(/^tokensFile: cannot be read \(ENOENT\)/);
+});
+
+test('TLS: both files or neither; peer TLS needs them', () => {
+  expect(configOf(['--node-id', 'n', '--tls-cert-file', 'c.pem', '--tls-key-file', 'k.pem', '--peer-tls']).tls).toEqual({
+    certFile: resolve('c.pem'),
+    keyFile: resolve('k.pem'),
+    peer: true,
+    peerCaFile: undefined,
+  });
+  expect(problemsOf(['--node-id', 'n', '--tls-cert-file', 'c.pem'])).toEqual(['tlsCertFile, tlsKeyFile: set both or neither']);
+  expect(problemsOf(['--node-id', 'n', '--peer-tls'])[0]).toMatch(/^peerTls: needs tlsCertFile and tlsKeyFile/);
+});
+
 test('a bad value is named with the field, the value and its source', () => {
   expect(problemsOf(['--node-id', 'n', '--port', '70000'])).toEqual(['port: must be an integer from 1 to 65535 (got "70000" from --port)']);
   expect(problemsOf(['--node-id', 'n'], { DYNAMOKV_PARTITION_COUNT: '100' })).toEqual(['partitionCount: must be a power of two (got "100" from DYNAMOKV_PARTITION_COUNT)']);
@@ -173,4 +214,11 @@ test('--help returns the usage text with every flag and environment variable', (
   for (const expected of ['--node-id', '--port', '--peer-port', '--data-dir', '--partitions', '--replication', '--seeds', '--max-value-bytes', '--sync-writes', 'DYNAMOKV_CONTEXT_SECRET', 'Exit codes']) {
     expect(text).toContain(expected);
   }
+});
+
+test('docs/configuration.md documents every flag the node accepts', () => {
+  const documented = readFileSync(join(__dirname, '..', '..', 'docs', 'configuration.md'), 'utf8');
+  const flags = [...helpText().matchAll(/^ {2}(--[a-z0-9-]+)/gm)].map((m) => m[1]!).filter((flag) => flag !== '--help');
+  expect(flags.length).toBeGreaterThan(20);
+  expect(flags.filter((flag) => !documented.includes(`\`${flag}`))).toEqual([]);
 });
