@@ -7,9 +7,10 @@ import type { AntiEntropyMetrics } from './cluster/antiEntropy';
 import type { CoordinatorMetrics } from './cluster/coordinator';
 import type { HintMetrics } from './cluster/hints';
 import type { Membership } from './cluster/membership';
-import { activeMembers } from './core/ring';
+import { activeMembers, ownershipShares } from './core/ring';
 
 export class ClusterMetrics implements CoordinatorMetrics, HintMetrics, AntiEntropyMetrics {
+  private readonly quorumFailures: Counter;
   private readonly readRepairs: Counter;
   private readonly forwards: Counter;
   private readonly hintsDelivered: Counter;
@@ -27,6 +28,12 @@ export class ClusterMetrics implements CoordinatorMetrics, HintMetrics, AntiEntr
   constructor(registry: Registry, membership: () => Membership | undefined, siblingsDropped: (count: number) => void) {
     const registers = [registry];
     this.siblingsDroppedTotal = siblingsDropped;
+    this.quorumFailures = new Counter({
+      name: 'dynamokv_quorum_failures_total',
+      help: 'Client requests this node coordinated that failed for want of replicas (503 QUORUM_UNAVAILABLE).',
+      labelNames: ['operation'],
+      registers,
+    });
     this.readRepairs = new Counter({ name: 'dynamokv_read_repairs_total', help: 'Replicas repaired after a read found them stale or missing.', registers });
     this.forwards = new Counter({ name: 'dynamokv_forwarded_writes_total', help: 'Writes this node forwarded to a replica of the key.', registers });
     this.hintsDelivered = new Counter({ name: 'dynamokv_hints_delivered_total', help: 'Hinted writes delivered to their owner and removed.', registers });
@@ -65,6 +72,18 @@ export class ClusterMetrics implements CoordinatorMetrics, HintMetrics, AntiEntr
       },
     });
     new Gauge({
+      name: 'dynamokv_ring_ownership_ratio',
+      help: 'Share of the partition replicas each active member owns in the ring this node holds (sums to 1).',
+      labelNames: ['member'],
+      registers,
+      collect() {
+        const m = membership();
+        if (!m) return;
+        this.reset();
+        for (const [member, share] of Object.entries(ownershipShares(m.ring()))) this.set({ member }, share);
+      },
+    });
+    new Gauge({
       name: 'dynamokv_members_up',
       help: 'Active ring members this node judges reachable (itself included).',
       registers,
@@ -73,6 +92,10 @@ export class ClusterMetrics implements CoordinatorMetrics, HintMetrics, AntiEntr
         if (m) this.set(activeMembers(m.ring()).filter((x) => m.isUp(x.id)).length);
       },
     });
+  }
+
+  quorumFailed(operation: 'get' | 'put' | 'delete'): void {
+    this.quorumFailures.inc({ operation });
   }
 
   readRepair(count: number): void {

@@ -51,6 +51,11 @@ describe('--require-admission and --advertise-host', () => {
       ['n2', 'normal'],
     ]);
 
+    // Each of the two members owns half of the replicas, and every node exports that.
+    const metrics = (await http(n1.url, 'GET', '/metrics')).body;
+    expect(metrics).toContain('dynamokv_ring_ownership_ratio{member="n1"} 0.5');
+    expect(metrics).toContain('dynamokv_ring_ownership_ratio{member="n2"} 0.5');
+
     await n2.stop();
     n2 = await NodeProcess.start({ nodeId: 'n2', dataDir: n2Dir, args: ARGS, waitFor: 'healthy' });
     await waitFor('n2 to be ready again after a restart, with no admin call', 15_000, async () => ((await readiness(n2)).status === 200 ? true : undefined));

@@ -134,6 +134,8 @@ describe.each([3, 5])('a %i-node cluster with N=3 R=2 W=2', (size) => {
       const answer = await getKey(node.url, BUCKET, key, 'consistent=true');
       expect({ via: node.id, status: answer.status, code: errorCode(answer) }).toEqual({ via: node.id, status: 503, code: 'QUORUM_UNAVAILABLE' });
     }
+    // Each of those refusals is counted by the node that coordinated it.
+    expect(await c.metricTotal('dynamokv_quorum_failures_total')).toBeGreaterThanOrEqual(c.running().length);
     // A plain read may use the stand-in (sloppy quorum) on 5 nodes; 3 nodes have none.
     const sloppy = await getKey(c.node('n1').url, BUCKET, key);
     expect(sloppy.status).toBe(size === 5 ? 200 : 503);

@@ -29,13 +29,23 @@ fi
 
 started=$(date +%s)
 echo "build-helm.sh: building helm ${HELM_VERSION} (once per machine)" >&2
+# helm's Makefile stamps the Kubernetes version it assumes for `helm template` and `helm lint`
+# (.Capabilities.KubeVersion) from its k8s.io/client-go requirement (v0.X.Y -> 1.X); without the
+# stamp helm assumes v1.20 and refuses charts that need a newer Kubernetes. Do the same here.
+helm_mod=$(GOFLAGS= go mod download -json "helm.sh/helm/v3@${HELM_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+client_go=$(sed -n 's#^[[:space:]]*k8s.io/client-go v0\.\([0-9]*\)\..*#\1#p' "$helm_mod" | head -n1)
+[[ -n "$client_go" ]] || { echo "build-helm.sh: no k8s.io/client-go requirement in $helm_mod" >&2; exit 1; }
+ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}"
+for package in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+  ldflags+=" -X ${package}.k8sVersionMajor=1 -X ${package}.k8sVersionMinor=${client_go}"
+done
 # GOBIN receives the binary under a temporary name first, so a killed build never leaves a
 # half-written helm that the check above would take for a finished one.
 tmp_bin="$CACHE/tmp-bin"
 rm -rf "$tmp_bin"
 mkdir -p "$tmp_bin"
 GOFLAGS="${GOFLAGS:--buildvcs=false}" CGO_ENABLED=0 GOBIN="$tmp_bin" \
-  go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}" \
+  go install -trimpath -ldflags "$ldflags" \
   "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
 mv "$tmp_bin/helm" "$BIN/helm"
 rm -rf "$tmp_bin"

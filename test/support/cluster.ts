@@ -168,7 +168,8 @@ export class LocalCluster {
       await Promise.all(nodes.map((n) => cluster.startNode(n.id)));
       // Joins one at a time: each goes through the claimant, which changes the ring serially anyway.
       for (const node of nodes.slice(1, options.joined ?? nodes.length)) {
-        const answer = await http(node.url, 'POST', '/v1/admin/join', { body: JSON.stringify({ seed: `127.0.0.1:${nodes[0]!.peerPort}` }), headers: { 'content-type': 'application/json' } });
+        // waitMs: each join waits for the previous one to finish streaming (one change at a time).
+        const answer = await http(node.url, 'POST', '/v1/admin/join?waitMs=60000', { body: JSON.stringify({ seed: `127.0.0.1:${nodes[0]!.peerPort}` }), headers: { 'content-type': 'application/json' } });
         if (answer.status !== 200) throw new Error(`join of ${node.id} failed: ${answer.status} ${answer.body}`);
       }
       // With handoff a join returns when its change began; the plan moves on when the transfers are done.
@@ -259,13 +260,14 @@ export class LocalCluster {
     return backlogs.reduce((a, b) => a + b, 0);
   }
 
-  /** The sum of one unlabelled Prometheus counter or gauge over the running nodes. */
+  /** The sum of one Prometheus counter or gauge over all its series (labels) and the running nodes. */
   async metricTotal(name: string): Promise<number> {
     let total = 0;
     for (const node of this.running()) {
       const text = (await http(node.url, 'GET', '/metrics')).body;
-      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-      total += line === undefined ? 0 : Number(line.slice(name.length + 1));
+      for (const line of text.split('\n')) {
+        if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
     }
     return total;
   }

@@ -61,44 +61,43 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/*
 The permissions the operator needs in every namespace it manages, as RBAC rules. The same list
 goes into the ClusterRole (all namespaces) or into one Role per watched namespace, so the two
-modes can never drift apart. Each rule names only the verbs the operator uses:
-- DynamoClusters: it reads them, sets finalizers/owner references (update on the finalizers
-  subresource), writes status, and reverts a refused scale through the scale subresource.
-- The objects it owns (StatefulSets, Services, ConfigMaps, PDBs, ServiceMonitors): full life
-  cycle through server-side apply (patch), plus delete when a feature is switched off.
-- Secrets: created once with generated credentials and never deleted by the operator (garbage
-  collection follows the owner reference), so no delete.
-- Pods: read, and delete one at a time for rolling updates. PVCs: read, and delete on scale-down
-  when the cluster's policy says so. Events: create and patch (core and events.k8s.io).
+modes can never drift apart. Each rule names only the verbs the operator uses (operator/src):
+- DynamoClusters: it watches them and writes their status (merge patch on the status
+  subresource); update on the finalizers subresource lets it set owner references with
+  blockOwnerDeletion where the OwnerReferencesPermissionEnforcement admission plugin runs. It
+  never changes a spec: kubectl scale and HPAs write spec.replicas with their own permissions.
+- The objects it owns (StatefulSets, Services, ConfigMaps, PDBs, ServiceMonitors): watched, and
+  written with server-side apply (patch; create for a first apply). It deletes none of them:
+  garbage collection follows the owner references when a DynamoCluster goes.
+- Secrets: created once with generated credentials, then only read; never patched or deleted.
+- Pods: watched, and deleted one at a time for rolling updates. PVCs: read, and deleted on
+  scale-down when the cluster's policy says so. Events: created (and patched when aggregated).
 */}}
 {{- define "dynamokv-operator.managedRules" -}}
 - apiGroups: ["dynamokv.io"]
   resources: ["dynamoclusters"]
-  verbs: ["get", "list", "watch", "update", "patch"]
+  verbs: ["get", "list", "watch"]
 - apiGroups: ["dynamokv.io"]
   resources: ["dynamoclusters/status"]
-  verbs: ["get", "update", "patch"]
-- apiGroups: ["dynamokv.io"]
-  resources: ["dynamoclusters/scale"]
   verbs: ["get", "update", "patch"]
 - apiGroups: ["dynamokv.io"]
   resources: ["dynamoclusters/finalizers"]
   verbs: ["update"]
 - apiGroups: ["apps"]
   resources: ["statefulsets"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: [""]
   resources: ["services", "configmaps"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create", "update", "patch"]
+  verbs: ["get", "list", "watch", "create"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: ["monitoring.coreos.com"]
   resources: ["servicemonitors"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch", "delete"]
@@ -106,9 +105,6 @@ modes can never drift apart. Each rule names only the verbs the operator uses:
   resources: ["persistentvolumeclaims"]
   verbs: ["get", "list", "delete"]
 - apiGroups: [""]
-  resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end -}}

@@ -55,7 +55,19 @@ export class ClusterKeyValueService implements KeyValueService {
     private readonly defaults: QuorumDefaults,
     private readonly syncWrites: boolean,
     private readonly nowMs: () => number,
+    /** Counts requests refused for want of replicas (the dynamokv_quorum_failures_total metric). */
+    private readonly quorumFailed: (operation: 'get' | 'put' | 'delete') => void = () => undefined,
   ) {}
+
+  /** Runs a coordinator call, translating its errors and counting the quorum failures among them. */
+  private async coordinated<T>(operation: 'get' | 'put' | 'delete', call: () => Promise<T>): Promise<T> {
+    try {
+      return await translateClusterErrors(call);
+    } catch (error) {
+      if (error instanceof DynamoError && error.code === 'QUORUM_UNAVAILABLE') this.quorumFailed(operation);
+      throw error;
+    }
+  }
 
   async get(bucket: string, key: string, options: GetOptions): Promise<VersionedObject | undefined> {
     this.assertMember();
@@ -70,7 +82,7 @@ export class ClusterKeyValueService implements KeyValueService {
     if (options.consistent !== true) requireReachable([['r', r], ['pr', pr]], counts);
     const read: ReadRequirement = { r: Math.min(r.value, counts.effective), pr: Math.min(pr.value, counts.effective) };
     assertValid(validateRead(read, counts.effective));
-    return translateClusterErrors(() => this.coordinator.get({ bucket, key, read, consistent: options.consistent === true, conflictMode: conflictModeOf(props) }));
+    return this.coordinated('get', () => this.coordinator.get({ bucket, key, read, consistent: options.consistent === true, conflictMode: conflictModeOf(props) }));
   }
 
   /** A node that left holds no data and is no longer told about writes: it must not serve keys. */
@@ -100,7 +112,7 @@ export class ClusterKeyValueService implements KeyValueService {
     requireReachable([['w', w], ['dw', dw], ['pw', pw]], counts);
     const write: WriteRequirement = { w: w.value, dw: dw.value, pw: pw.value };
     assertValid(validateWrite(write, counts.effective));
-    return translateClusterErrors(() => this.coordinator.put({ bucket, key, value, context, write, conflictMode: conflictModeOf(props) }));
+    return this.coordinated(value.deleted ? 'delete' : 'put', () => this.coordinator.put({ bucket, key, value, context, write, conflictMode: conflictModeOf(props) }));
   }
 }
 
