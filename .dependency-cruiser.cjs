@@ -9,6 +9,7 @@
 // still a dependency on that layer's design.
 
 const CORE = '^node/src/core/';
+const OPERATOR_CORE = '^operator/src/core/';
 const TEST_FILE = '\\.test\\.ts$';
 // Modules directly in node/src are the wiring (server.ts, main.ts, clusterWiring.ts, config.ts)
 // and the API's helpers (log.ts, metrics.ts): all above storage, transport and cluster.
@@ -91,6 +92,48 @@ module.exports = {
       severity: 'error',
       from: { path: '^cli/' },
       to: { path: '^node/' },
+    },
+    {
+      name: 'operator-core-is-self-contained',
+      comment: 'operator/src/core is pure: the CRD schema, builders and state machine import only each other.',
+      severity: 'error',
+      from: { path: OPERATOR_CORE, pathNot: TEST_FILE },
+      to: { pathNot: OPERATOR_CORE },
+    },
+    {
+      name: 'operator-core-tests-are-self-contained',
+      comment: 'Operator core tests may add only the property-testing library to what the core may import.',
+      severity: 'error',
+      from: { path: `${OPERATOR_CORE}.*${TEST_FILE}` },
+      to: { pathNot: [OPERATOR_CORE, '(^|/)node_modules/fast-check/'] },
+    },
+    {
+      name: 'operator-core-no-node-builtins',
+      comment: 'operator/src/core does no I/O, so it never imports a Node builtin, not even in tests.',
+      severity: 'error',
+      from: { path: OPERATOR_CORE },
+      to: { dependencyTypes: ['core'] },
+    },
+    {
+      name: 'operator-one-module-talks-to-kubernetes',
+      comment: 'Only operator/src/kube talks to the Kubernetes API; the reconciler sees it through that module.',
+      severity: 'error',
+      from: { path: '^operator/', pathNot: '^operator/src/kube/' },
+      to: { path: '(^|/)node_modules/@kubernetes/' },
+    },
+    {
+      name: 'operator-talks-http-to-nodes',
+      comment: 'The operator drives nodes through their admin API over HTTP; it never imports node, client or CLI code.',
+      severity: 'error',
+      from: { path: '^operator/' },
+      to: { path: '^(node|client|cli)/' },
+    },
+    {
+      name: 'nothing-imports-the-operator',
+      comment: 'The node, client and CLI do not depend on the operator.',
+      severity: 'error',
+      from: { path: '^(node|client|cli)/' },
+      to: { path: '^operator/' },
     },
     {
       name: 'no-circular',

@@ -43,7 +43,7 @@ typecheck: install
 
 lint: install
 	eslint .
-	depcruise --config .dependency-cruiser.cjs node/src client/src cli/src
+	depcruise --config .dependency-cruiser.cjs node/src client/src cli/src operator/src
 
 # The operator and chart tests run on a real kube-apiserver, kube-controller-manager and etcd, and
 # use real helm and promtool. The first two are built from the Go module proxy once per machine

@@ -12,6 +12,7 @@ const TS_SOURCES = [
   'node/src/**/*.ts',
   'client/src/**/*.ts',
   'cli/src/**/*.ts',
+  'operator/src/**/*.ts',
   'test/**/*.ts',
   'bench/**/*.ts',
 ];
@@ -25,6 +26,9 @@ const BUILTIN_NAMES = builtinModules
 
 const CORE_PURITY_MESSAGE =
   'node/src/core is pure and deterministic: time, randomness, timers and I/O come in as arguments.';
+
+const OPERATOR_CORE_MESSAGE =
+  'operator/src/core is pure and deterministic: the clock, randomness and the Kubernetes API stay in the adapters.';
 
 // The core may never reach up (see docs/architecture.md). dependency-cruiser checks resolved
 // paths exactly; these patterns catch the same mistakes in the editor. They assume the core is
@@ -111,6 +115,48 @@ module.exports = defineConfig([
         { selector: "CallExpression[callee.name='require']", message: CORE_PURITY_MESSAGE },
         { selector: 'ImportExpression', message: `Dynamic import() is I/O. ${CORE_PURITY_MESSAGE}` },
         { selector: 'TSExternalModuleReference', message: `import = require() is I/O. ${CORE_PURITY_MESSAGE}` },
+      ],
+    },
+  },
+  {
+    // The purity wall around operator/src/core, the same rules as node/src/core's: the CRD
+    // schema, the builders and the scaling state machine are functions of their arguments, so
+    // the choreography is table-tested and a decision replays exactly. Only one directory
+    // (operator/src/kube) talks to the Kubernetes API; dependency-cruiser checks that part.
+    files: ['operator/src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^node:', message: OPERATOR_CORE_MESSAGE },
+            { regex: `^(${BUILTIN_NAMES.map(escapeRegex).join('|')})(/|$)`, message: OPERATOR_CORE_MESSAGE },
+            { regex: '^@kubernetes/', message: OPERATOR_CORE_MESSAGE },
+            { regex: '^\\.\\./', message: 'operator/src/core may not import anything outside operator/src/core.' },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...['setTimeout', 'setInterval', 'setImmediate', 'queueMicrotask', 'clearTimeout', 'clearInterval', 'clearImmediate',
+          'process', 'performance', 'require', 'fetch', 'crypto', 'Buffer', 'global', '__dirname', '__filename']
+          .map((name) => ({ name, message: OPERATOR_CORE_MESSAGE })),
+      ],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: OPERATOR_CORE_MESSAGE },
+        { object: 'Math', property: 'random', message: OPERATOR_CORE_MESSAGE },
+        { object: 'performance', property: 'now', message: OPERATOR_CORE_MESSAGE },
+        { object: 'globalThis', message: OPERATOR_CORE_MESSAGE },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: `new Date() reads the clock. ${OPERATOR_CORE_MESSAGE}` },
+        { selector: "CallExpression[callee.name='Date']", message: `Date() reads the clock. ${OPERATOR_CORE_MESSAGE}` },
+        { selector: "CallExpression[callee.name='require']", message: OPERATOR_CORE_MESSAGE },
+        { selector: 'ImportExpression', message: `Dynamic import() is I/O. ${OPERATOR_CORE_MESSAGE}` },
+        { selector: 'TSExternalModuleReference', message: `import = require() is I/O. ${OPERATOR_CORE_MESSAGE}` },
       ],
     },
   },
