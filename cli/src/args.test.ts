@@ -84,3 +84,20 @@ test('every command has help that documents the exit codes, and the main help li
     expect(help).toMatch(/4 +get: key not found/);
   }
 });
+
+test('credentials: a token file or DYNAMOKV_TOKEN (never a flag with the token), and a CA file for https', () => {
+  const fromFlags = run(['get', 'b', 'k', '--token-file', '/run/token', '--ca-file', '/etc/ca.pem', '-e', 'https://n1:8443'], { DYNAMOKV_TOKEN: 'ignored-when-a-file-is-named' });
+  expect(fromFlags.globals).toMatchObject({ tokenFile: '/run/token', caFile: '/etc/ca.pem', endpoints: ['https://n1:8443'] });
+  expect(fromFlags.globals.token).toBeUndefined();
+  const fromEnv = run(['get', 'b', 'k'], { DYNAMOKV_TOKEN: ' env-token-0123456789 ', DYNAMOKV_CA_FILE: '/ca.pem' });
+  expect(fromEnv.globals).toMatchObject({ token: 'env-token-0123456789', caFile: '/ca.pem' });
+  expect(run(['get', 'b', 'k'], { DYNAMOKV_TOKEN_FILE: '/t' }).globals.tokenFile).toBe('/t');
+  expect(usageError(['get', 'b', 'k', '--token', 'x']).message).toMatch(/--token/);
+});
+
+test('abort takes no arguments; join and leave take --timeout-s for their retries', () => {
+  expect(run(['abort', '-e', 'http://n1:8080'])).toMatchObject({ kind: 'abort', positionals: [], globals: { endpoints: ['http://n1:8080'] } });
+  expect(usageError(['abort', 'extra']).message).toMatch(/at most 0 arguments/);
+  expect(run(['join', 'http://n2:8080', '--seed', 'n1:9080', '--timeout-s', '30']).options).toMatchObject({ seed: 'n1:9080', 'timeout-s': '30' });
+  expect(run(['leave', 'http://n2:8080', '--timeout-s', '0']).options['timeout-s']).toBe('0');
+});

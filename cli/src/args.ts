@@ -24,6 +24,15 @@ export interface Globals {
   readonly endpoints: string[];
   readonly timeoutMs: number;
   readonly retries: number | undefined;
+  /**
+   * Where the bearer token comes from: a file (--token-file, $DYNAMOKV_TOKEN_FILE) or the
+   * environment ($DYNAMOKV_TOKEN). There is no flag for the token itself: other users can read a
+   * process's arguments.
+   */
+  readonly tokenFile?: string;
+  readonly token?: string;
+  /** PEM CA file for https endpoints (--ca-file, $DYNAMOKV_CA_FILE). */
+  readonly caFile?: string;
 }
 
 export type OptionValues = Readonly<Record<string, string | boolean | undefined>>;
@@ -111,7 +120,19 @@ function parseGlobals(values: Record<string, string | boolean | (string | boolea
   if (endpoints.length === 0) throw new UsageError('--endpoint needs at least one URL', command);
   const timeoutMs = integerOption(values['timeout-ms'], 'timeout-ms', command, 1) ?? 5000;
   const retries = integerOption(values.retries, 'retries', command, 0);
-  return { endpoints, timeoutMs, retries };
+  const tokenFile = stringValue(values['token-file']) ?? nonEmpty(env.DYNAMOKV_TOKEN_FILE);
+  const token = tokenFile === undefined ? nonEmpty(env.DYNAMOKV_TOKEN) : undefined;
+  const caFile = stringValue(values['ca-file']) ?? nonEmpty(env.DYNAMOKV_CA_FILE);
+  return { endpoints, timeoutMs, retries, ...(tokenFile === undefined ? {} : { tokenFile }), ...(token === undefined ? {} : { token }), ...(caFile === undefined ? {} : { caFile }) };
+}
+
+function stringValue(value: unknown): string | undefined {
+  const last = Array.isArray(value) ? value[value.length - 1] : value;
+  return typeof last === 'string' && last !== '' ? last : undefined;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
 /** Reads an integer option; undefined when absent, a UsageError when malformed or below `min`. */

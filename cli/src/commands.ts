@@ -1,10 +1,12 @@
 /**
- * The client-side subcommands (put, get, delete, status, ring, join, leave), run against a
+ * The client-side subcommands (put, get, delete, status, ring, join, leave, abort), run against a
  * DynamoClient. Each returns the process exit code; output goes through the given streams.
  */
+import { readFileSync } from 'node:fs';
 import { DynamoClient, isDynamoError, type Quorum } from '../../client/src/index';
-import { UsageError, quorumOption, type Globals, type OptionValues, type RunCommand } from './args';
-import { getJson, handoffText, ringText, siblingsText, statusText, looksTextual, type TransferInfo } from './format';
+import { UsageError, integerOption, quorumOption, type Globals, type OptionValues, type RunCommand } from './args';
+import { getJson, handoffText, pendingSummary, pendingText, ringText, siblingsText, statusText, looksTextual, type TransferInfo } from './format';
+import { abortAnswerOf, abortText, progressReporter, retryWhileChangePending } from './membershipChange';
 import { EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, EXIT_SIBLINGS, type CommandName } from './usage';
 
 export interface CliIo {
@@ -17,7 +19,24 @@ export interface CliIo {
 export type ClientCommand = RunCommand<Exclude<CommandName, 'dev'>>;
 
 export function makeClient(globals: Globals): DynamoClient {
-  return new DynamoClient({ endpoints: globals.endpoints, timeoutMs: globals.timeoutMs, ...(globals.retries === undefined ? {} : { retries: globals.retries }) });
+  const token = globals.tokenFile === undefined ? globals.token : readOptionFile(globals.tokenFile, 'token-file').toString('utf8').trim();
+  const ca = globals.caFile === undefined ? undefined : readOptionFile(globals.caFile, 'ca-file');
+  return new DynamoClient({
+    endpoints: globals.endpoints,
+    timeoutMs: globals.timeoutMs,
+    ...(globals.retries === undefined ? {} : { retries: globals.retries }),
+    ...(token === undefined || token === '' ? {} : { token }),
+    ...(ca === undefined ? {} : { ca }),
+  });
+}
+
+/** A file named by an option; unreadable is a usage error (exit 2) naming the file, never its content. */
+function readOptionFile(path: string, option: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new UsageError(`--${option}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
 }
 
 export async function runClientCommand(command: ClientCommand, io: CliIo): Promise<number> {
@@ -57,22 +76,41 @@ async function dispatch(client: DynamoClient, command: ClientCommand, io: CliIo)
       const endpoint = client.endpoints[0]!;
       if (opts.watch === true) return watchRing(client, endpoint, command.globals, io);
       const ring = await client.ring({ endpoint });
-      io.stdout.write(opts.json === true ? `${JSON.stringify(ring.raw)}\n` : ringText(ring, endpoint));
+      io.stdout.write(opts.json === true ? `${JSON.stringify(ring.raw)}\n` : `${ringText(ring, endpoint)}\n${pendingText(ring.raw.pending)}`);
       return EXIT_OK;
     }
     case 'join': {
       const seed = opts.seed;
       if (typeof seed !== 'string' || seed === '') throw new UsageError('join needs --seed <host:peerPort>', 'join');
-      await client.join(first, seed);
+      await whilePending(() => client.join(first, seed), opts, 'join', io);
       io.stdout.write(`${first} asked to join the cluster of ${seed}; see \`dynamokv ring -e ${first}\`\n`);
       return EXIT_OK;
     }
     case 'leave': {
       const nodeId = opts['node-id'];
-      await client.leave(first, typeof nodeId === 'string' ? { nodeId } : {});
+      await whilePending(() => client.leave(first, typeof nodeId === 'string' ? { nodeId } : {}), opts, 'leave', io);
       io.stdout.write(`${typeof nodeId === 'string' ? `member ${nodeId}` : first} asked to leave the ring\n`);
       return EXIT_OK;
     }
+    case 'abort': {
+      const answer = abortAnswerOf(await client.abort(client.endpoints[0]!));
+      io.stdout.write(opts.json === true ? `${JSON.stringify(answer.raw)}\n` : abortText(answer));
+      return EXIT_OK;
+    }
+  }
+}
+
+/** Default of --timeout-s: how long join and leave keep retrying while another change streams. */
+const CHANGE_TIMEOUT_S_DEFAULT = 600;
+
+/** Runs a join or leave, retrying (with a progress line on stderr) while another change is in progress. */
+async function whilePending(attempt: () => Promise<void>, opts: OptionValues, command: 'join' | 'leave', io: CliIo): Promise<void> {
+  const timeoutS = integerOption(opts['timeout-s'], 'timeout-s', command, 0) ?? CHANGE_TIMEOUT_S_DEFAULT;
+  const progress = progressReporter(io.stderr, command);
+  try {
+    await retryWhileChangePending(attempt, { timeoutMs: timeoutS * 1000, onWaiting: progress.onWaiting });
+  } finally {
+    progress.done();
   }
 }
 
@@ -80,22 +118,16 @@ async function dispatch(client: DynamoClient, command: ClientCommand, io: CliIo)
 const WATCH_INTERVAL_MS = 1000;
 const WATCH_ROUNDS_MAX = 86_400;
 
-/** The pending transfers of GET /v1/handoff (the client library has no call for it yet). */
-async function fetchTransfers(endpoint: string, timeoutMs: number): Promise<TransferInfo[]> {
-  const response = await fetch(`${endpoint.replace(/\/$/, '')}/v1/handoff`, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!response.ok) throw new Error(`GET /v1/handoff answered ${response.status}`);
-  const body = (await response.json()) as { transfers?: unknown };
-  return Array.isArray(body.transfers) ? (body.transfers as TransferInfo[]) : [];
-}
 
 /** `ring --watch`: the ring table and the transfers, redrawn until no transfer is pending. */
 async function watchRing(client: DynamoClient, endpoint: string, globals: Globals, io: CliIo): Promise<number> {
   for (let round = 0; round < WATCH_ROUNDS_MAX; round++) {
     const ring = await client.ring({ endpoint });
-    const transfers = await fetchTransfers(endpoint, globals.timeoutMs);
+    // Through the client, so the bearer token and the CA file apply as for every other call.
+    const transfers = (await client.handoff({ endpoint })) as unknown as TransferInfo[];
     // On a terminal, redraw in place; into a pipe, append one snapshot per round.
     if (io.stdout.isTTY === true) io.stdout.write('\x1b[2J\x1b[H');
-    io.stdout.write(`${ringText(ring, endpoint)}\n${handoffText(transfers)}`);
+    io.stdout.write(`${ringText(ring, endpoint)}\n${pendingSummary(ring.raw.pending)}${handoffText(transfers)}`);
     if (transfers.length === 0) return EXIT_OK;
     await new Promise((resolve) => setTimeout(resolve, WATCH_INTERVAL_MS));
   }

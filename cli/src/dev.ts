@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoClient, isDynamoError } from '../../client/src/index';
+import { retryWhileChangePending } from './membershipChange';
 import { banner, cliInvocation, devNodes, nodeArgs, seedAddress, type DevNode, type DevOptions } from './devPlan';
 import { EXIT_ERROR, EXIT_OK } from './usage';
 
@@ -175,6 +176,9 @@ async function waitReady(client: DynamoClient, r: Running, timeoutMs: number, st
   return false;
 }
 
+/** How long one join of the launcher keeps retrying while the previous join still streams. */
+const DEV_JOIN_TIMEOUT_MS = 120_000;
+
 /**
  * Joins nodes 2..n to node 1. A node build without cluster support answers GET /v1/ring with
  * 404; then the nodes stay standalone. Members node 1 already lists (a restart on the same data
@@ -194,7 +198,8 @@ async function joinCluster(client: DynamoClient, options: DevOptions, nodes: rea
   for (const node of nodes.slice(1)) {
     if (memberIds.has(node.id)) continue;
     try {
-      await client.join(node.url, seedAddress(options));
+      // One change at a time: each join waits for the previous one to finish streaming.
+      await retryWhileChangePending(() => client.join(node.url, seedAddress(options)), { timeoutMs: DEV_JOIN_TIMEOUT_MS, onWaiting: () => undefined });
       io.stdout.write(`dev: ${node.id} joined the ring of n1\n`);
     } catch (error) {
       io.stderr.write(`dev: ${node.id} could not join: ${error instanceof Error ? error.message : String(error)}\n`);
@@ -205,8 +210,8 @@ async function joinCluster(client: DynamoClient, options: DevOptions, nodes: rea
 }
 
 /**
- * Waits until every node holds the same ring version and judges every member up; false when
- * `timeoutMs` passed first (or the launcher is stopping).
+ * Waits until every node holds the same ring version, judges every member up and shows no
+ * membership change pending; false when `timeoutMs` passed first (or the launcher is stopping).
  */
 async function waitConverged(client: DynamoClient, nodes: readonly DevNode[], timeoutMs: number, stopping: () => boolean): Promise<boolean> {
   const deadlineMs = Date.now() + timeoutMs;
@@ -215,7 +220,9 @@ async function waitConverged(client: DynamoClient, nodes: readonly DevNode[], ti
       const rings = await Promise.all(nodes.map((n) => client.ring({ endpoint: n.url })));
       const sameVersion = rings.every((r) => r.version === rings[0]!.version);
       const allUp = rings.every((r) => r.members.filter((m) => m.state !== 'left').every((m) => m.up === true));
-      if (sameVersion && allUp) return true;
+      // A join returns when its change began; the cluster is ready when the last one committed.
+      const settled = rings.every((r) => r.raw.pending === undefined || r.raw.pending === null);
+      if (sameVersion && allUp && settled) return true;
     } catch {
       // A node busy starting or gossiping; ask again.
     }

@@ -2,7 +2,7 @@
  * Output formatting: fixed inputs, checked against the exact text a user sees.
  */
 import type { MemberInfo } from '../../client/src/index';
-import { getJson, handoffText, looksTextual, progressBar, ringText, siblingsText, statusText, table } from './format';
+import { getJson, handoffText, looksTextual, pendingSummary, pendingText, progressBar, ringText, siblingsText, statusText, table } from './format';
 
 const at = new Date('2026-11-25T10:00:00.000Z');
 
@@ -81,4 +81,29 @@ test('handoff progress: a bar per transfer with keys, bytes, rate and ETA; done 
   expect(text).toMatch(/3 +n1 +n4 +waiting +\[#{10}-{10}\] {2}50% +50\/100 +50\.0 KiB +2\.0 KiB\/s +25s/);
   expect(text).toMatch(/7 +n2 +n4 +done +\[#{20}\] 100%/);
   expect(handoffText([])).toBe('no transfers pending\n');
+});
+
+test('the pending change: who joins or leaves, how many transfers are done, the next owners and the transfers', () => {
+  const pending = {
+    joining: ['n4'],
+    leaving: [],
+    transfersTotal: 2,
+    transfersDone: 1,
+    partitions: [
+      { partition: 3, owners: ['n1', 'n4', 'n2'] },
+      { partition: 7, owners: ['n4', 'n3', 'n1'] },
+    ],
+    transfers: [
+      { partition: 3, from: 'n1', to: 'n4', state: 'streaming', role: 'sending', keysDone: 5, keysTotal: 10 },
+      { partition: 7, from: 'n2', to: 'n4', state: 'done' },
+    ],
+  };
+  expect(pendingSummary(pending)).toBe('pending change: joining n4; 1 of 2 transfers done, 2 partitions changing owners (abort with `dynamokv abort`)\n');
+  const text = pendingText(pending);
+  expect(text).toMatch(/^pending change: joining n4;/);
+  expect(text).toMatch(/PARTITION +NEXT OWNERS\n3 +n1, n4, n2\n7 +n4, n3, n1\n/);
+  expect(text).toMatch(/1 of 2 transfers waiting/);
+  expect(text).toMatch(/3 +n1 +n4 +streaming +\[#{10}-{10}\] {2}50%/);
+  expect(pendingSummary(null)).toBe('');
+  expect(pendingText(null)).toBe('no membership change pending\n');
 });

@@ -129,3 +129,34 @@ export function handoffText(transfers: readonly TransferInfo[]): string {
   });
   return `${waiting} of ${transfers.length} transfers waiting\n${table(['PARTITION', 'FROM', 'TO', 'STATE', 'PROGRESS', 'KEYS', 'BYTES', 'RATE', 'ETA'], rows)}\n`;
 }
+
+/** The pending membership change of GET /v1/ring, as the node reports it (null when none). */
+interface PendingInfo {
+  readonly joining?: readonly string[];
+  readonly leaving?: readonly string[];
+  readonly transfersTotal?: number;
+  readonly transfersDone?: number;
+  readonly partitions?: readonly { readonly partition: number; readonly owners: readonly string[] }[];
+  readonly transfers?: readonly TransferInfo[];
+}
+
+function asPending(value: unknown): PendingInfo | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as PendingInfo) : undefined;
+}
+
+/** One line on the pending change, or '' when none is pending. */
+export function pendingSummary(value: unknown): string {
+  const pending = asPending(value);
+  if (pending === undefined) return '';
+  const who = [pending.joining?.length ? `joining ${pending.joining.join(', ')}` : '', pending.leaving?.length ? `leaving ${pending.leaving.join(', ')}` : ''].filter((s) => s !== '').join(', ');
+  const moving = pending.partitions?.length ?? 0;
+  return `pending change: ${who || 'membership change'}; ${pending.transfersDone ?? 0} of ${pending.transfersTotal ?? 0} transfers done, ${moving} partition${moving === 1 ? '' : 's'} changing owners (abort with \`dynamokv abort\`)\n`;
+}
+
+/** The pending change under the ring table: who joins or leaves, next owners, transfers with progress. */
+export function pendingText(value: unknown): string {
+  const pending = asPending(value);
+  if (pending === undefined) return 'no membership change pending\n';
+  const rows = (pending.partitions ?? []).map((p) => [String(p.partition), p.owners.join(', ')]);
+  return `${pendingSummary(pending)}${table(['PARTITION', 'NEXT OWNERS'], rows)}\n${handoffText(pending.transfers ?? [])}`;
+}

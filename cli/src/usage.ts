@@ -31,6 +31,8 @@ export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   { name: 'endpoint', short: 'e', type: 'string', multiple: true, value: '<url>', help: 'node client URL(s), repeat or comma-separate for failover (default $DYNAMOKV_ENDPOINTS or http://127.0.0.1:8080)' },
   { name: 'timeout-ms', type: 'string', value: '<ms>', help: 'per-attempt timeout (default 5000)' },
   { name: 'retries', type: 'string', value: '<n>', help: 'extra attempts on other endpoints after a connection error, timeout or 503' },
+  { name: 'token-file', type: 'string', value: '<path>', help: 'file holding the bearer token for nodes with client tokens (default $DYNAMOKV_TOKEN_FILE; $DYNAMOKV_TOKEN holds the token itself)' },
+  { name: 'ca-file', type: 'string', value: '<path>', help: 'PEM CA certificate(s) that https endpoints must chain to (default $DYNAMOKV_CA_FILE)' },
   { name: 'help', short: 'h', type: 'boolean', help: 'show help' },
 ];
 
@@ -41,6 +43,12 @@ const writeQuorums: OptionSpec[] = [
   quorum('dw', 'replicas that must have it on disk (fsynced)'),
   quorum('pw', 'primary replicas that must acknowledge'),
 ];
+
+const changeTimeout: OptionSpec = { name: 'timeout-s', type: 'string', value: '<seconds>', help: 'how long to keep retrying while another membership change is in progress; 0: no retry (default 600)' };
+const CHANGE_DETAILS =
+  'One membership change runs at a time. While another is in progress the node refuses this one;\n' +
+  'the command then retries every 2 s, showing the progress of the change it waits for, until\n' +
+  '--timeout-s has passed. `dynamokv ring` shows the pending change, `dynamokv abort` drops it.';
 
 export const COMMANDS = {
   put: {
@@ -92,15 +100,29 @@ export const COMMANDS = {
     positionalsUsage: '<node-endpoint>',
     positionalsMin: 1,
     positionalsMax: 1,
-    options: [{ name: 'seed', type: 'string', value: '<host:peerPort>', help: "peer address of any member of the cluster to join (required)" }],
-    details: 'Example: dynamokv join http://127.0.0.1:8081 --seed 127.0.0.1:9080',
+    options: [{ name: 'seed', type: 'string', value: '<host:peerPort>', help: "peer address of any member of the cluster to join (required)" }, changeTimeout],
+    details: `${CHANGE_DETAILS}\n\nExample: dynamokv join http://127.0.0.1:8081 --seed 127.0.0.1:9080`,
   },
   leave: {
     summary: 'make a node leave its cluster',
     positionalsUsage: '<node-endpoint>',
     positionalsMin: 1,
     positionalsMax: 1,
-    options: [{ name: 'node-id', type: 'string', value: '<id>', help: 'remove this member instead of the node itself' }],
+    options: [{ name: 'node-id', type: 'string', value: '<id>', help: 'remove this member instead of the node itself' }, changeTimeout],
+    details: CHANGE_DETAILS,
+  },
+  abort: {
+    summary: 'drop the pending membership change (a join or leave that cannot finish)',
+    positionalsUsage: '',
+    positionalsMin: 0,
+    positionalsMax: 0,
+    options: [json],
+    details:
+      'Asks the cluster (through the node given with -e) to drop the join or leave in progress, e.g. when\n' +
+      'the joining node or a sender died for good. The committed plan stays in force; a joining node\n' +
+      'becomes "left" (it joins again only with an empty data directory), a leaving node is a normal\n' +
+      'member again. Nothing is lost: the current owners kept every write. With no change pending\n' +
+      'it changes nothing.',
   },
   dev: {
     summary: 'run a local cluster on this machine (ctrl-c stops it)',

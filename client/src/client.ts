@@ -32,6 +32,11 @@ export interface DynamoClientOptions {
   readonly retries?: number;
   /** Sent as `Authorization: Bearer <token>`. */
   readonly token?: string;
+  /**
+   * PEM CA certificate(s) that https endpoints' certificates must chain to, for nodes with a
+   * private CA (e.g. the content of DYNAMOKV_CA_FILE). Default: the system's CAs.
+   */
+  readonly ca?: string | Buffer;
   /** Used by every `get` that finds siblings, unless the call passes its own or `false`. */
   readonly resolveSiblings?: SiblingResolver;
   /** Longest wait honoured from Retry-After before retrying an endpoint. Default 2000. */
@@ -98,6 +103,7 @@ export class DynamoClient {
       timeoutMs: positive(options.timeoutMs ?? 5000, 'timeoutMs'),
       retries: nonNegative(options.retries ?? Math.max(2, endpointCount - 1), 'retries'),
       token: options.token,
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
       retryAfterMsMax: nonNegative(options.retryAfterMsMax ?? 2000, 'retryAfterMsMax'),
       backoffMsBase: nonNegative(options.backoffMsBase ?? 50, 'backoffMsBase'),
       connectionsPerEndpoint: positive(options.connectionsPerEndpoint ?? 16, 'connectionsPerEndpoint'),
@@ -175,6 +181,20 @@ export class DynamoClient {
   async members(options: { endpoint?: string } = {}): Promise<admin.MemberInfo[]> {
     const response = await this.adminCall({ method: 'GET', path: admin.MEMBERS_PATH }, options.endpoint);
     return admin.decodeMembers(response.body.toString('utf8'), response.endpoint);
+  }
+
+  /** GET /v1/handoff: the pending change's transfers with this node's progress (raw JSON objects). */
+  async handoff(options: { endpoint?: string } = {}): Promise<Record<string, unknown>[]> {
+    const response = await this.adminCall({ method: 'GET', path: '/v1/handoff' }, options.endpoint);
+    const body = JSON.parse(response.body.toString('utf8')) as { transfers?: unknown };
+    return Array.isArray(body.transfers) ? (body.transfers as Record<string, unknown>[]) : [];
+  }
+
+  /** POST /v1/admin/abort at `endpoint`: the claimant drops the pending change (the answer's JSON). */
+  async abort(endpoint: string): Promise<Record<string, unknown>> {
+    const response = await this.adminCall({ method: 'POST', path: '/v1/admin/abort' }, endpoint);
+    const body = JSON.parse(response.body.toString('utf8')) as unknown;
+    return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
   }
 
   /** Tells the node at `nodeEndpoint` to join the cluster of `seed` (the seed's peer address). */

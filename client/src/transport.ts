@@ -21,6 +21,8 @@ export interface TransportOptions {
   /** Extra attempts after the first one fails with a retryable failure. */
   readonly retries: number;
   readonly token?: string;
+  /** PEM CA certificate(s) for https endpoints; default: the system's CAs. */
+  readonly ca?: string | Buffer;
   /** The longest wait honoured from a Retry-After header or back-off. */
   readonly retryAfterMsMax: number;
   /** First back-off when an endpoint is retried without a Retry-After; doubles per round. */
@@ -150,6 +152,7 @@ export class Transport {
     const pool = new Pool(parsed.origin, {
       connections: this.options.connectionsPerEndpoint,
       connectTimeout: this.options.timeoutMs,
+      ...(this.options.ca === undefined ? {} : { connect: { ca: this.options.ca } }),
       headersTimeout: this.options.timeoutMs,
       bodyTimeout: this.options.timeoutMs,
     });

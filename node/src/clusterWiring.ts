@@ -4,14 +4,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { Counter, Gauge } from 'prom-client';
 import { DynamoError } from './api/errors';
 import { ClusterMetrics } from './clusterMetrics';
 import { AntiEntropy } from './cluster/antiEntropy';
+import { ALWAYS_ADMIT, type BackgroundAdmission } from './cluster/backgroundBudget';
 import { CoordinationError, Coordinator } from './cluster/coordinator';
 import { Handoff } from './cluster/handoff';
 import { HintDeliverer } from './cluster/hints';
 import { Membership, MembershipError } from './cluster/membership';
 import { buildPeerHandlers } from './cluster/peerHandlers';
+import { Reaper, type ReaperMetrics } from './cluster/reaper';
 import { realRuntime } from './cluster/runtime';
 import { TreeStore } from './cluster/treeStore';
 import type { NodeConfig } from './config';
@@ -31,14 +34,21 @@ export interface RunningCluster {
   readonly hints: HintDeliverer;
   readonly antiEntropy: AntiEntropy;
   readonly handoff: Handoff;
+  readonly reaper: Reaper;
   readonly peerServer: FastifyInstance;
+  /** Counters the API layer adds to (quorum failures). */
+  readonly metrics: ClusterMetrics;
   actorId(): string;
+  /** Takes a new actor id, e.g. before corrupt bytes of a key are replaced (see ObjectStore). */
+  renewActorId(): void;
   startLoops(): void;
   stop(): Promise<void>;
 }
 
 /** Room for a value at the size limit plus the object's metadata and msgpack framing. */
 const PEER_BODY_OVERHEAD_BYTES = 1024 * 1024;
+/** Room in a handoff batch for the last entry's bucket, key and framing beyond its value. */
+const HANDOFF_NAMES_ROOM_BYTES = 64 * 1024;
 
 /**
  * Dots must never repeat for one actor. A node may have lost unsynced writes in a crash, or
@@ -53,15 +63,33 @@ function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-export async function startCluster(config: NodeConfig, engine: StorageEngine, store: ObjectStore, metrics: NodeMetrics, logger: Logger): Promise<RunningCluster> {
-  const transport = new HttpPeerTransport({ connectionsPerPeer: 32, inFlightPerPeerMax: 4096, poolsMax: 1024, ...(config.peerSecret ? { peerSecret: config.peerSecret } : {}) });
+/** What server.ts hands the cluster layer besides the configuration. */
+export interface ClusterExtras {
+  /** Admission of background work (hints, anti-entropy, handoff); default: never wait. */
+  readonly budget?: BackgroundAdmission;
+  /** Key and certificate (PEM) of the node, and the CA bundle peers must chain to, when config.tls.peer is set. */
+  readonly peerTls?: { readonly key: Buffer; readonly cert: Buffer; readonly ca?: Buffer };
+}
+
+export async function startCluster(config: NodeConfig, engine: StorageEngine, store: ObjectStore, metrics: NodeMetrics, logger: Logger, extras: ClusterExtras = {}): Promise<RunningCluster> {
+  const budget = extras.budget ?? ALWAYS_ADMIT;
+  const peerTls = extras.peerTls;
+  const transport = new HttpPeerTransport({
+    connectionsPerPeer: 32,
+    inFlightPerPeerMax: 4096,
+    poolsMax: 1024,
+    ...(config.peerSecret ? { peerSecret: config.peerSecret } : {}),
+    ...(peerTls === undefined ? {} : { tls: peerTls.ca === undefined ? {} : { ca: peerTls.ca } }),
+  });
+  const clientScheme = config.tls === undefined ? 'http' : 'https';
+  const peerScheme = peerTls === undefined ? 'http' : 'https';
   const onError = (what: string, error: unknown) => logger.warn({ err: (error as Error).message }, `${what} failed`);
   const membership = new Membership(
     engine,
     transport,
     realRuntime,
     {
-      self: { id: config.nodeId, clientUrl: `http://${urlHost(config.advertiseHost)}:${config.port}`, peerUrl: `http://${urlHost(config.advertiseHost)}:${config.peerPort}` },
+      self: { id: config.nodeId, clientUrl: `${clientScheme}://${urlHost(config.advertiseHost)}:${config.port}`, peerUrl: `${peerScheme}://${urlHost(config.advertiseHost)}:${config.peerPort}` },
       partitionCount: config.partitionCount,
       replicationFactor: config.replicationFactor,
       gossipIntervalMs: config.gossipIntervalMs,
@@ -86,7 +114,7 @@ export async function startCluster(config: NodeConfig, engine: StorageEngine, st
     transport,
     realRuntime,
     clusterMetrics,
-    { intervalMs: 1000, batchSize: 200, hintsPerSecondMax: 2000, timeoutMs: config.replicaTimeoutMs, backoffMaxMs: 30_000 },
+    { intervalMs: 1000, batchSize: 200, hintsPerSecondMax: 2000, timeoutMs: config.replicaTimeoutMs, backoffMaxMs: 30_000, budget },
     onError,
     () => {
       actorId = newActorId(config.nodeId);
@@ -94,7 +122,30 @@ export async function startCluster(config: NodeConfig, engine: StorageEngine, st
   );
   // Trees follow every write from here on; each is built from storage the first time it is used.
   const trees = new TreeStore(store, { shape: DEFAULT_TREE_SHAPE, scanPageSize: 512, keysPerPartitionMax: 10_000_000 });
-  store.onObjectChanged = trees.observe;
+  const renewActor = () => {
+    actorId = newActorId(config.nodeId);
+  };
+  const reaper = new Reaper(
+    engine,
+    store,
+    membership,
+    transport,
+    realRuntime,
+    reaperMetrics(metrics),
+    {
+      intervalMs: config.tombstones.reapIntervalMs,
+      graceMs: config.tombstones.graceMs,
+      keysPerRoundMax: config.tombstones.keysPerRoundMax,
+      scanKeysPerRoundMax: REAPER_SCAN_KEYS_PER_ROUND_MAX,
+      timeoutMs: config.replicaTimeoutMs,
+    },
+    renewActor,
+    onError,
+  );
+  store.onObjectChanged = (partition, bucket, key, before, after) => {
+    trees.observe(partition, bucket, key, before, after);
+    reaper.observe(partition, bucket, key, before, after);
+  };
   const antiEntropy = new AntiEntropy(
     store,
     trees,
@@ -103,7 +154,14 @@ export async function startCluster(config: NodeConfig, engine: StorageEngine, st
     transport,
     realRuntime,
     clusterMetrics,
-    { ...config.antiEntropy, timeoutMs: config.replicaTimeoutMs * 5, maxSiblings: config.limits.maxSiblings },
+    {
+      ...config.antiEntropy,
+      timeoutMs: config.replicaTimeoutMs * 5,
+      maxSiblings: config.limits.maxSiblings,
+      budget,
+      // Only a node that reaps leaves old tombstones alone; with reaping off every difference is repaired.
+      ...(config.tombstones.reapIntervalMs > 0 ? { tombstoneGraceMs: config.tombstones.graceMs } : {}),
+    },
     onError,
   );
   const conflictModeOf = (bucket: string) => membership.ring().buckets[bucket]?.conflictMode ?? 'siblings';
@@ -118,21 +176,27 @@ export async function startCluster(config: NodeConfig, engine: StorageEngine, st
     {
       intervalMs: 500,
       batchKeysMax: 1000,
-      // A batch is at most a quarter second of the throttle's budget, so the stream stays smooth.
-      batchBytesMax: Math.min(4 * 1024 * 1024, Math.max(1024, Math.floor(config.handoff.bytesPerSecondMax / 4))),
+      // A batch is at most a quarter second of the throttle's budget, so the stream stays smooth,
+      // and it must fit the peer port's body limit (maxValueBytes + PEER_BODY_OVERHEAD_BYTES) even
+      // after its last entry, one value of up to maxValueBytes with its names, pushed it past this.
+      batchBytesMax: Math.min(PEER_BODY_OVERHEAD_BYTES - HANDOFF_NAMES_ROOM_BYTES, Math.max(1024, Math.floor(config.handoff.bytesPerSecondMax / 4))),
       bytesPerSecondMax: config.handoff.bytesPerSecondMax,
       concurrencyMax: config.handoff.concurrencyMax,
       timeoutMs: config.replicaTimeoutMs * 10,
       // Long enough for the committed ring to reach every node by gossip.
       dropGraceMs: config.gossipIntervalMs * 10,
+      budget,
+      syncBeforeDrop: (partition, owners) => antiEntropy.syncPartition(partition, owners),
     },
     conflictModeOf,
     onError,
+    renewActor,
   );
   const peerServer = buildPeerServer({
     handlers: buildPeerHandlers(coordinator, membership, conflictModeOf, antiEntropy, handoff),
     describeError,
     bodyLimitBytes: config.limits.maxValueBytes + PEER_BODY_OVERHEAD_BYTES,
+    ...(peerTls === undefined ? {} : { https: { key: peerTls.key, cert: peerTls.cert } }),
     inFlightMax: config.limits.maxInFlightRequests * 4,
     ...(config.peerSecret ? { peerSecret: config.peerSecret } : {}),
   });
@@ -145,21 +209,42 @@ export async function startCluster(config: NodeConfig, engine: StorageEngine, st
     hints,
     antiEntropy,
     handoff,
+    reaper,
     peerServer,
+    metrics: clusterMetrics,
     actorId: () => actorId,
+    renewActorId: () => {
+      actorId = newActorId(config.nodeId);
+    },
     startLoops: () => {
       hints.start();
       antiEntropy.start();
       handoff.start();
+      reaper.start();
     },
     stop: async () => {
       membership.stop();
       hints.stop();
       await antiEntropy.stop();
       await handoff.stop();
+      await reaper.stop();
       await peerServer.close();
       await transport.close();
     },
+  };
+}
+
+/** Objects one reaping round reads at most while looking for tombstones. */
+const REAPER_SCAN_KEYS_PER_ROUND_MAX = 20_000;
+
+/** dynamokv_tombstones_reaped_total and dynamokv_tombstones_pending on the node's registry. */
+function reaperMetrics(metrics: NodeMetrics): ReaperMetrics {
+  const registers = [metrics.registry];
+  const reaped = new Counter({ name: 'dynamokv_tombstones_reaped_total', help: 'Tombstones this node removed after every member confirmed them.', registers });
+  const pending = new Gauge({ name: 'dynamokv_tombstones_pending', help: 'Tombstones this node holds in the partitions it owns, as counted by the reaper\'s last visit of each.', registers });
+  return {
+    tombstonesReaped: (count) => reaped.inc(count),
+    tombstonesPending: (count) => pending.set(count),
   };
 }
 

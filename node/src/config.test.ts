@@ -64,6 +64,7 @@ test('defaults: only the node id is required', () => {
     shutdownTimeoutMs: 10000,
     antiEntropy: { intervalMs: 10000, keysPerExchangeMax: 1000, bytesPerExchangeMax: 16777216 },
     handoff: { enabled: true, bytesPerSecondMax: 41943040, concurrencyMax: 2 },
+    tombstones: { graceMs: 3_600_000, reapIntervalMs: 10_000, keysPerRoundMax: 1000 },
   });
 });
 

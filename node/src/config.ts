@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseTokensFile, tokenProblem, type Scope, type ScopedToken } from './api/auth';
 import { CONTEXT_SECRET_BYTES_MIN } from './api/contextToken';
 import { parseQuorumSpec, type QuorumSpec } from './core/quorum';
 import { DEFAULT_PARTITION_COUNT, DEFAULT_REPLICATION_FACTOR, isValidPartitionCount } from './core/partition';
@@ -56,6 +57,13 @@ export interface NodeConfig {
   readonly contextSecretIsDefault: boolean;
   /** When set, /v1 routes need `Authorization: Bearer <authToken>`. */
   readonly authToken: string | undefined;
+  /**
+   * Every client token with its scope (api/auth.ts): authToken (admin), readTokens, writeTokens,
+   * adminTokens and the lines of tokensFile. Empty: the client port needs no token.
+   */
+  readonly clientTokens: readonly ScopedToken[];
+  /** HTTPS on the client port (and on the peer port with `peer`), or undefined for plain HTTP. */
+  readonly tls: NodeTls | undefined;
   readonly logLevel: LogLevel;
   /** Bound on graceful shutdown; after it the node closes storage and exits anyway. */
   readonly shutdownTimeoutMs: number;
@@ -74,6 +82,25 @@ export interface NodeConfig {
     /** Transfers one node sends at a time. */
     readonly concurrencyMax: number;
   };
+  /** Reaping of tombstones every member has confirmed (cluster/reaper.ts, core/tombstones.ts). */
+  readonly tombstones: {
+    /** A tombstone younger than this is never reaped. */
+    readonly graceMs: number;
+    /** Milliseconds between reaping rounds; 0 disables reaping (tombstones are kept for ever). */
+    readonly reapIntervalMs: number;
+    /** Tombstones confirmed with the other members per round. */
+    readonly keysPerRoundMax: number;
+  };
+}
+
+export interface NodeTls {
+  /** PEM certificate (chain) and private key, read at start-up. */
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** The peer port serves HTTPS with the same certificate, and this node calls peers over HTTPS. */
+  readonly peer: boolean;
+  /** PEM CA bundle that peer certificates must chain to; undefined: the system's CAs. */
+  readonly peerCaFile: string | undefined;
 }
 
 /** Shared by every node that does not set one; fine on a laptop, never in production. */
@@ -88,7 +115,7 @@ export class ConfigError extends Error {
 
 export type ConfigResult = { readonly kind: 'help'; readonly text: string } | { readonly kind: 'config'; readonly config: NodeConfig };
 
-type Kind = 'string' | 'integer' | 'boolean' | 'list' | 'secret';
+type Kind = 'string' | 'integer' | 'boolean' | 'list' | 'secret' | 'secret-list';
 
 interface Field {
   readonly key: string;
@@ -134,7 +161,15 @@ const FIELDS: readonly Field[] = [
   field('maxLockWaiters', 'integer', 'Writes queued on one key; more get 503 OVERLOADED (default 128).', { group: 'limits' }),
   field('syncWrites', 'boolean', 'fsync every write before answering (default false).'),
   field('contextSecret', 'secret', `HMAC key of context tokens, shared by the cluster, >= ${CONTEXT_SECRET_BYTES_MIN} bytes (env/file only).`, { flag: null }),
-  field('authToken', 'secret', 'Bearer token required on /v1 routes when set (env/file only).', { flag: null }),
+  field('authToken', 'secret', 'A client token with the admin scope; with any token set, /v1 routes need one (env/file only).', { flag: null }),
+  field('readTokens', 'secret-list', 'Comma-separated client tokens with the read scope (env/file only).', { flag: null }),
+  field('writeTokens', 'secret-list', 'Comma-separated client tokens with the write scope: read plus key writes and bucket properties (env/file only).', { flag: null }),
+  field('adminTokens', 'secret-list', 'Comma-separated client tokens with the admin scope: everything (env/file only).', { flag: null }),
+  field('tokensFile', 'string', 'File of client tokens, one "<scope> <token>" per line (scope read, write or admin; # comments).'),
+  field('tlsCertFile', 'string', 'PEM certificate: serve HTTPS on the client port (needs tlsKeyFile).'),
+  field('tlsKeyFile', 'string', 'PEM private key of tlsCertFile.'),
+  field('peerTls', 'boolean', 'Serve the peer port over HTTPS with the same certificate and call peers over HTTPS (default false; needs tlsCertFile).'),
+  field('peerTlsCaFile', 'string', 'PEM CA bundle that other nodes\' certificates must chain to (default: the system CAs).'),
   field('logLevel', 'string', `One of ${LOG_LEVELS.join(', ')} (default info).`),
   field('shutdownTimeoutMs', 'integer', 'Longest graceful shutdown in milliseconds (default 10000).'),
   field('antiEntropyIntervalMs', 'integer', 'Milliseconds between anti-entropy exchanges; 0 disables them (default 10000).'),
@@ -143,6 +178,9 @@ const FIELDS: readonly Field[] = [
   field('handoff', 'boolean', 'Stream partitions to their new owners before a join or leave takes effect (default true).'),
   field('handoffBytesPerSecondMax', 'integer', 'Throttle of one node\'s handoff streams in bytes per second (default 41943040).'),
   field('handoffConcurrencyMax', 'integer', 'Transfers one node streams at a time, 1 or 2 (default 2).'),
+  field('tombstoneGraceMs', 'integer', 'A delete is reaped no sooner than this many milliseconds after it was written, and only once every member holds it (default 3600000).'),
+  field('tombstoneReapIntervalMs', 'integer', 'Milliseconds between tombstone reaping rounds; 0 disables reaping (default 10000).'),
+  field('tombstoneReapKeysPerRoundMax', 'integer', 'Tombstones one reaping round checks with the other members at most (default 1000).'),
 ];
 
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -305,6 +343,8 @@ function build(r: Reader): NodeConfig {
     Buffer.byteLength(v) >= CONTEXT_SECRET_BYTES_MIN ? undefined : `must be at least ${CONTEXT_SECRET_BYTES_MIN} bytes`,
   );
   const authToken = r.has('authToken') ? r.string('authToken', '', (v) => (v.length >= 16 && /^[\x21-\x7e]+$/.test(v) ? undefined : 'must be at least 16 printable ASCII characters')) : undefined;
+  const clientTokens = readClientTokens(r, authToken);
+  const tls = readTls(r);
   const validHost = (v: string) => (isIP(v) !== 0 || HOST_NAME.test(v) ? undefined : 'must be an IP address or a host name');
   const host = r.string('host', '127.0.0.1', validHost);
   const wildcard = host === '0.0.0.0' || host === '::';
@@ -341,6 +381,8 @@ function build(r: Reader): NodeConfig {
     contextSecret,
     contextSecretIsDefault: !r.has('contextSecret'),
     authToken,
+    clientTokens,
+    tls,
     logLevel: r.string('logLevel', 'info', (v) => ((LOG_LEVELS as readonly string[]).includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`)) as LogLevel,
     shutdownTimeoutMs: r.integer('shutdownTimeoutMs', 10_000, 100, 600_000),
     antiEntropy: {
@@ -353,6 +395,11 @@ function build(r: Reader): NodeConfig {
       bytesPerSecondMax: r.integer('handoffBytesPerSecondMax', 40 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
       concurrencyMax: r.integer('handoffConcurrencyMax', 2, 1, 2),
     },
+    tombstones: {
+      graceMs: r.integer('tombstoneGraceMs', 3_600_000, 0, 30 * 24 * 3_600_000),
+      reapIntervalMs: r.integer('tombstoneReapIntervalMs', 10_000, 0, 3_600_000),
+      keysPerRoundMax: r.integer('tombstoneReapKeysPerRoundMax', 1000, 1, 100_000),
+    },
   };
 }
 
@@ -364,9 +411,52 @@ function quorumField(r: Reader, key: string, fallback: QuorumSpec, n: number): Q
   return spec;
 }
 
-/** The configuration as it may be logged: secrets replaced. */
+/** Client tokens from every source; each source's problems are recorded without the tokens. */
+function readClientTokens(r: Reader, authToken: string | undefined): ScopedToken[] {
+  const tokens: ScopedToken[] = authToken === undefined ? [] : [{ scope: 'admin', token: authToken }];
+  for (const [key, scope] of [['readTokens', 'read'], ['writeTokens', 'write'], ['adminTokens', 'admin']] as const satisfies readonly (readonly [string, Scope])[]) {
+    for (const token of r.list(key, tokenProblem)) tokens.push({ scope, token });
+  }
+  const path = r.has('tokensFile') ? r.string('tokensFile', '', (v) => (v.length > 0 ? undefined : 'must not be empty')) : '';
+  if (path === '') return tokens;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    r.fail('tokensFile', `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    return tokens;
+  }
+  const parsed = parseTokensFile(text);
+  for (const problem of parsed.problems) r.fail('tokensFile', problem);
+  if (parsed.problems.length === 0 && parsed.tokens.length === 0) r.fail('tokensFile', 'holds no tokens');
+  return [...tokens, ...parsed.tokens];
+}
+
+/** TLS needs both files; peer TLS needs TLS. The files are read at start-up, not here. */
+function readTls(r: Reader): NodeTls | undefined {
+  const certFile = r.string('tlsCertFile', '', (v) => (v.length > 0 ? undefined : 'must not be empty'));
+  const keyFile = r.string('tlsKeyFile', '', (v) => (v.length > 0 ? undefined : 'must not be empty'));
+  const peer = r.boolean('peerTls', false);
+  const peerCaFile = r.has('peerTlsCaFile') ? r.string('peerTlsCaFile', '', (v) => (v.length > 0 ? undefined : 'must not be empty')) : undefined;
+  if ((certFile === '') !== (keyFile === '')) r.problems.push('tlsCertFile, tlsKeyFile: set both or neither');
+  if (certFile === '' || keyFile === '') {
+    if (peer) r.fail('peerTls', 'needs tlsCertFile and tlsKeyFile');
+    return undefined;
+  }
+  return { certFile: resolve(certFile), keyFile: resolve(keyFile), peer, peerCaFile: peerCaFile === undefined ? undefined : resolve(peerCaFile) };
+}
+
+/** The configuration as it may be logged: secrets replaced, tokens counted per scope. */
 export function describeConfig(config: NodeConfig): Record<string, unknown> {
-  return { ...config, contextSecret: '[redacted]', authToken: config.authToken === undefined ? undefined : '[redacted]', peerSecret: config.peerSecret === undefined ? undefined : '[redacted]' };
+  const tokenCounts: Record<string, number> = {};
+  for (const t of config.clientTokens) tokenCounts[t.scope] = (tokenCounts[t.scope] ?? 0) + 1;
+  return {
+    ...config,
+    contextSecret: '[redacted]',
+    authToken: config.authToken === undefined ? undefined : '[redacted]',
+    peerSecret: config.peerSecret === undefined ? undefined : '[redacted]',
+    clientTokens: tokenCounts,
+  };
 }
 
 export function helpText(): string {
@@ -389,7 +479,8 @@ export function helpText(): string {
 }
 
 function redactIfSecret(key: string, value: unknown): unknown {
-  return FIELDS.find((f) => f.key === key)?.kind === 'secret' ? '[redacted]' : value;
+  const kind = FIELDS.find((f) => f.key === key)?.kind;
+  return kind === 'secret' || kind === 'secret-list' ? '[redacted]' : value;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -14,8 +14,12 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 const REDACTED_PATHS = [
   'contextSecret',
   'authToken',
+  'peerSecret',
+  'clientTokens',
   '*.contextSecret',
   '*.authToken',
+  '*.peerSecret',
+  '*.clientTokens',
   'req.headers.authorization',
   'req.headers["x-dynamo-context"]',
   'res.headers["x-dynamo-context"]',

@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     logger.fatal({ err: error }, 'start-up failed');
     process.exit(EXIT_FAILURE);
   }
-  logger.info({ address: `http://${node.address}`, dataDir: config.dataDir }, 'listening');
+  logger.info({ address: node.url, dataDir: config.dataDir }, 'listening');
   handleSignals(node, logger);
 }
 

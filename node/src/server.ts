@@ -4,13 +4,16 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Counter } from 'prom-client';
 import { buildApp, type App } from './api/app';
 import { ContextCodec } from './api/contextToken';
 import { ClusterKeyValueService } from './api/clusterKeyValueService';
 import { registerClusterRoutes } from './api/clusterRoutes';
 import { validateBucket } from './api/validation';
+import { BackgroundBudget, DEFAULT_BACKGROUND_BUDGET_OPTIONS } from './cluster/backgroundBudget';
+import { realRuntime } from './cluster/runtime';
 import { startCluster, type RunningCluster } from './clusterWiring';
-import type { NodeConfig } from './config';
+import type { NodeConfig, NodeTls } from './config';
 import type { Logger } from './log';
 import { NodeMetrics } from './metrics';
 import { ObjectStore } from './storage/objectStore';
@@ -22,6 +25,8 @@ export interface RunningNode {
   readonly app: App;
   /** host:port the client API listens on. */
   readonly address: string;
+  /** The client API's base URL: http or https, host and port. */
+  readonly url: string;
   /**
    * Graceful shutdown: refuse new requests, let in-flight ones finish (at most
    * shutdownTimeoutMs, then cut their connections), close storage. Resolves to true when nothing
@@ -39,15 +44,37 @@ function admissionProblem(membership: RunningCluster['membership']): string | un
   return state === 'normal' ? undefined : (state ?? 'not-a-member');
 }
 
+/** The TLS files, read before anything is opened so a bad path stops start-up at once. */
+function readTlsFiles(tls: NodeTls | undefined): { key: Buffer; cert: Buffer; ca?: Buffer } | undefined {
+  if (tls === undefined) return undefined;
+  const read = (what: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      // The path is configuration, not a secret; the file's content never reaches a message.
+      throw new Error(`cannot read the TLS ${what} file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { cause: error });
+    }
+  };
+  return { key: read('key', tls.keyFile), cert: read('certificate', tls.certFile), ...(tls.peerCaFile === undefined ? {} : { ca: read('peer CA', tls.peerCaFile) }) };
+}
+
 export async function startNode(config: NodeConfig, logger: Logger): Promise<RunningNode> {
   const startedAtMs = Date.now();
+  const tlsFiles = readTlsFiles(config.tls);
   mkdirSync(config.dataDir, { recursive: true });
   const engine = new RocksDbEngine({ path: config.dataDir });
   await engine.open();
   const store = new ObjectStore(engine, { maxLockWaiters: config.limits.maxLockWaiters });
   const metrics = new NodeMetrics({ storageBytes: async () => (await engine.stats()).approximateBytes, collectProcessMetrics: true });
-  const cluster = await startCluster(config, engine, store, metrics, logger);
-  const service = new ClusterKeyValueService(cluster.coordinator, cluster.membership, config.quorums, config.syncWrites, () => Date.now());
+  // Background work yields to client requests; the app that counts them is built below.
+  const foreground: { inFlight: () => number } = { inFlight: () => 0 };
+  const budget = new BackgroundBudget(realRuntime, () => foreground.inFlight(), { ...DEFAULT_BACKGROUND_BUDGET_OPTIONS, inFlightHigh: Math.max(1, Math.floor(config.limits.maxInFlightRequests / 4)) }, backgroundMetrics(metrics));
+  const cluster = await startCluster(config, engine, store, metrics, logger, {
+    budget,
+    ...(tlsFiles !== undefined && config.tls?.peer === true ? { peerTls: tlsFiles } : {}),
+  });
+  store.onCorruptObject = corruptionHandler(metrics, logger, cluster);
+  const service = new ClusterKeyValueService(cluster.coordinator, cluster.membership, config.quorums, config.syncWrites, () => Date.now(), (operation) => cluster.metrics.quorumFailed(operation));
   const limits = config.limits;
   const app = buildApp({
     service,
@@ -55,7 +82,8 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     metrics,
     logger,
     limits,
-    authToken: config.authToken,
+    tokens: config.clientTokens,
+    ...(tlsFiles === undefined ? {} : { https: { key: tlsFiles.key, cert: tlsFiles.cert } }),
     readinessProblem: () => (config.requireAdmission ? admissionProblem(cluster.membership) : undefined),
     extraRoutes: [
       (fastify, guards) =>
@@ -96,14 +124,59 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     await store.close();
     throw error;
   }
+  foreground.inFlight = () => app.inFlightRequests();
+  budget.start();
   cluster.startLoops();
   app.setReady(true);
+  const stopCluster = async () => {
+    budget.stop();
+    await cluster.stop();
+  };
   return {
     app,
     address: `${config.host}:${config.port}`,
+    url: `${config.tls === undefined ? 'http' : 'https'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`,
     close: async () => {
-      const clean = await shutdown(app, store, config.shutdownTimeoutMs, logger, cluster.stop);
+      const clean = await shutdown(app, store, config.shutdownTimeoutMs, logger, stopCluster);
       return clean;
+    },
+  };
+}
+
+/**
+ * Every corrupt object found is counted and logged with its partition and key (never its bytes);
+ * before corrupt bytes are replaced by a repair, the node takes a new actor id (see ObjectStore).
+ */
+function corruptionHandler(metrics: NodeMetrics, logger: Logger, cluster: RunningCluster): NonNullable<ObjectStore['onCorruptObject']> {
+  const counter = new Counter({
+    name: 'dynamokv_corrupt_objects_total',
+    help: 'Stored objects found failing their checksum or format check (each detection counts; the copy is never served and is repaired from other replicas).',
+    registers: [metrics.registry],
+  });
+  return (event) => {
+    counter.inc();
+    if (event.replaced) cluster.renewActorId();
+    logger.error({ partition: event.partition, bucket: event.bucket, key: event.key, reason: event.reason, replaced: event.replaced }, 'corrupt stored object');
+  };
+}
+
+function backgroundMetrics(metrics: NodeMetrics) {
+  const deferred = new Counter({
+    name: 'dynamokv_background_deferred_total',
+    help: 'Units of background work (hints, anti-entropy, handoff) that waited because clients kept the node busy.',
+    labelNames: ['kind'],
+    registers: [metrics.registry],
+  });
+  const waited = new Counter({
+    name: 'dynamokv_background_deferred_seconds_total',
+    help: 'Time background work spent waiting for the node to be less busy.',
+    labelNames: ['kind'],
+    registers: [metrics.registry],
+  });
+  return {
+    deferred: (kind: string, waitedMs: number) => {
+      deferred.inc({ kind });
+      waited.inc({ kind }, waitedMs / 1000);
     },
   };
 }

@@ -30,7 +30,7 @@ describe('--require-admission and --advertise-host', () => {
 
   test('not ready until init or join, ready after, still ready after a restart', async () => {
     const n1PeerPort = await freePort();
-    const n1 = await NodeProcess.start({ nodeId: 'n1', dataDir: join(dir, 'n1'), peerPort: n1PeerPort, args: [...ARGS, '--advertise-host', 'localhost'], waitFor: 'healthy' });
+    let n1 = await NodeProcess.start({ nodeId: 'n1', dataDir: join(dir, 'n1'), peerPort: n1PeerPort, args: [...ARGS, '--advertise-host', 'localhost'], waitFor: 'healthy' });
     expect(await readiness(n1)).toEqual({ status: 503, reason: 'not-admitted' });
     const init = await http(n1.url, 'POST', '/v1/admin/init');
     expect(init.status).toBe(200);
@@ -65,5 +65,16 @@ describe('--require-admission and --advertise-host', () => {
       const seen = ringNow.members.find((m) => m.id === 'n2');
       return seen?.peerUrl === `http://127.0.0.1:${n2.peerPort}` && seen.up ? true : undefined;
     });
+
+    // The claimant (n1, the lowest id) comes back on a new address too: nobody can forward the
+    // change to it at its old one, so it records its own address and gossip spreads it.
+    await n1.stop();
+    n1 = await NodeProcess.start({ nodeId: 'n1', dataDir: join(dir, 'n1'), args: ARGS, waitFor: 'healthy' });
+    await waitFor('n2 to know the claimant n1 at its new address', 15_000, async () => {
+      const ringNow = JSON.parse((await http(n2.url, 'GET', '/v1/ring')).body) as { members: { id: string; peerUrl: string; up: boolean }[] };
+      const seen = ringNow.members.find((m) => m.id === 'n1');
+      return seen?.peerUrl === `http://127.0.0.1:${n1.peerPort}` && seen.up ? true : undefined;
+    });
+    expect(await readiness(n1)).toEqual({ status: 200 });
   }, 90_000);
 });

@@ -7,8 +7,8 @@
  * - hint and transfer backlogs are 0;
  * and the node that left holds no data and refuses client traffic.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import { LocalCluster, errorCode, http, putText, getKey, siblingTexts, waitFor } from '../support/cluster';
+import { LocalCluster, errorCode, http, putText, getKey, waitFor } from '../support/cluster';
+import { startWriter, transfersPending, waitSettled as settle } from '../support/handoffWorkload';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { CLI_MAIN, NODE_BINARY, killAllNodes } from '../support/nodeProcess';
@@ -18,83 +18,12 @@ const Q = 16;
 const PRELOAD_KEYS = 400;
 const VALUE_PAD = 'x'.repeat(1000);
 
-interface Writer {
-  readonly acked: Map<string, string>;
-  /** Values written after the key's last acknowledged one whose write failed: a failed write is not rolled back and may win. */
-  readonly unacked: Map<string, string[]>;
-  readonly failures: Map<string, number>;
-  stop(): Promise<void>;
-}
+const WORKLOAD = { bucket: BUCKET, preloadKeys: PRELOAD_KEYS };
+const SETTLE = { bucket: BUCKET, partitions: Q };
 
-/** Writes new keys and overwrites old ones, one at a time, through every live node in turn. */
-function startWriter(cluster: LocalCluster, nodes: () => string[]): Writer {
-  const acked = new Map<string, string>();
-  const unacked = new Map<string, string[]>();
-  const failures = new Map<string, number>();
-  let stopped = false;
-  const run = (async () => {
-    for (let i = 0; !stopped && i < 1_000_000; i++) {
-      const live = nodes();
-      const via = cluster.node(live[i % live.length]!);
-      const key = i % 2 === 0 ? `w-${i}` : `k-${(i * 13) % PRELOAD_KEYS}`;
-      const value = `${key}@${i}`;
-      const before = await getKey(via.url, BUCKET, key).catch(() => undefined);
-      const context = before?.headers.get('x-dynamo-context') ?? undefined;
-      const answer = await putText(via.url, BUCKET, key, value, context === undefined ? {} : { context }).catch(() => undefined);
-      if (answer?.status === 204) {
-        acked.set(key, value);
-        unacked.delete(key);
-      } else {
-        unacked.set(key, [...(unacked.get(key) ?? []), value]);
-        const why = String(answer?.status ?? 'no answer');
-        failures.set(why, (failures.get(why) ?? 0) + 1);
-      }
-      // A steady trickle is enough to land writes inside every transfer, and keeps the final
-      // checks (one read per key) short.
-      await sleep(25);
-    }
-  })();
-  return {
-    acked,
-    unacked,
-    failures,
-    stop: async () => {
-      stopped = true;
-      await run;
-    },
-  };
-}
-
-async function transfersPending(cluster: LocalCluster, ids: readonly string[]): Promise<number> {
-  let total = 0;
-  for (const id of ids) total += (JSON.parse((await http(cluster.node(id).url, 'GET', '/v1/handoff')).body) as { transfers: unknown[] }).transfers.length;
-  return total;
-}
-
-/** Waits until the change committed everywhere and old owners dropped what they no longer own. */
+/** Waits until the change committed everywhere and old owners dropped what they no longer own; then checks (handoffWorkload.ts). */
 async function waitSettled(cluster: LocalCluster, live: readonly string[], acked: ReadonlyMap<string, string>, unacked: ReadonlyMap<string, readonly string[]> = new Map()): Promise<void> {
-  await waitFor('the change to commit on every node', 60_000, async () => ((await transfersPending(cluster, live)) === 0 ? true : undefined));
-  const ring = await waitFor('one ring version everywhere', 20_000, async () => {
-    const rings = await Promise.all(live.map((id) => cluster.ring(id)));
-    return new Set(rings.map((r) => r.version)).size === 1 ? rings[0] : undefined;
-  });
-  await waitFor('hint backlog 0', 30_000, async () => ((await cluster.hintBacklogTotal()) === 0 ? true : undefined));
-  // Exactly the owners hold each key (old owners drop after a grace period; stragglers are repaired).
-  await waitFor('every key held by exactly its N owners', 60_000, async () => {
-    for (const key of acked.keys()) {
-      const owners = LocalCluster.primaries(ring, BUCKET, key).sort();
-      const holders = (await cluster.holders(BUCKET, key, Q)).sort();
-      if (owners.join() !== holders.join()) return undefined;
-    }
-    return true;
-  });
-  for (const [key, value] of acked) {
-    const answer = await getKey(cluster.node(live[0]!).url, BUCKET, key);
-    const values = answer.status === 200 ? [answer.body] : answer.status === 300 ? siblingTexts(answer) : [`status ${answer.status}`];
-    // The acknowledged value, or a later one whose write reported failure but landed.
-    const newest = [value, ...(unacked.get(key) ?? [])];
-    expect({ key, found: values.some((v) => newest.includes(v)) ? 'ok' : values }).toEqual({ key, found: 'ok' });
-  }
+  await settle(cluster, live, { acked, unacked }, SETTLE);
 }
 
 describe('join and leave with handoff on real processes', () => {
@@ -114,7 +43,7 @@ describe('join and leave with handoff on real processes', () => {
     const c = cluster!;
     for (let i = 0; i < PRELOAD_KEYS; i++) expect((await putText(c.nodes[i % 3]!.url, BUCKET, `k-${i}`, `${VALUE_PAD}${i}`)).status).toBe(204);
     let live = ['n1', 'n2', 'n3'];
-    const writer = startWriter(c, () => live);
+    const writer = startWriter(c, () => live, WORKLOAD);
     try {
       for (let i = 0; i < PRELOAD_KEYS; i++) if (!writer.acked.has(`k-${i}`)) writer.acked.set(`k-${i}`, `${VALUE_PAD}${i}`);
 

@@ -42,6 +42,8 @@ export interface TestAppOptions {
   readonly maxSiblings?: number;
   readonly maxInFlightRequests?: number;
   readonly authToken?: string;
+  /** Client tokens with scopes (api/auth.ts). */
+  readonly tokens?: AppDeps['tokens'];
   readonly extraRoutes?: AppDeps['extraRoutes'];
   /** Replaces the service, e.g. with one that blocks or counts calls. */
   readonly service?: (cluster: KeyValueService) => KeyValueService;
@@ -51,6 +53,12 @@ export interface TestAppOptions {
   readonly quorums?: QuorumDefaults;
   /** Seed of the virtual runtime's PRNG (cluster id, gossip partners). */
   readonly seed?: number;
+  /**
+   * true: joins and leaves record a pending change (as with handoff on a real node). No handoff
+   * loop runs here, so the change stays pending until a test aborts it: the pending view and
+   * the abort route can be looked at without racing a stream.
+   */
+  readonly handoff?: boolean;
 }
 
 export interface TestClusterOptions extends TestAppOptions {
@@ -169,6 +177,7 @@ async function startTestNode(id: string, index: number, shared: Shared): Promise
       replicationFactor: options.replicationFactor ?? 3,
       gossipIntervalMs: TEST_GOSSIP_INTERVAL_MS,
       peerTimeoutMs: 500,
+      handoff: options.handoff === true,
     },
     onError,
   );
@@ -213,9 +222,11 @@ async function startTestNode(id: string, index: number, shared: Shared): Promise
     logger: pino({ level: 'silent' }),
     limits,
     authToken: options.authToken,
+    tokens: options.tokens,
     extraRoutes: [
-      (fastify) =>
+      (fastify, guards) =>
         registerClusterRoutes(fastify, {
+          guards,
           membership,
           hintBacklog: () => hints.backlog(),
           validateBucket: (bucket) => validateBucket(bucket, limits),

@@ -6,12 +6,13 @@
  * only catalogue codes, 404/405 from the catalogue, request metrics, and the guards that run
  * before a key route touches anything (shutdown, overload, authentication).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest, type onRequestHookHandler } from 'fastify';
+import type { Socket } from 'node:net';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions, type onRequestHookHandler } from 'fastify';
 import type { Logger } from '../log';
 import type { NodeMetrics, Operation } from '../metrics';
+import { scopeGuard, TokenSet, type ScopedToken } from './auth';
 import type { ContextCodec } from './contextToken';
-import { DynamoError, isErrorCode } from './errors';
+import { DynamoError, OVERLOADED_RETRY_AFTER_SECONDS, isErrorCode } from './errors';
 import { registerKeyRoutes } from './keyRoutes';
 import type { KeyValueService } from './keyValueService';
 import { registerSystemRoutes, type StatusSource } from './systemRoutes';
@@ -37,8 +38,15 @@ export interface AppDeps {
   readonly logger: Logger;
   readonly limits: AppLimits;
   readonly status: StatusSource;
-  /** When set, key routes and /v1/status need `Authorization: Bearer <authToken>`. */
+  /**
+   * A token with the admin scope (the one token of earlier versions, DYNAMOKV_AUTH_TOKEN). With it
+   * or `tokens`, every /v1 route but the OpenAPI document needs a bearer token (auth.ts).
+   */
   readonly authToken?: string;
+  /** Client tokens with their scopes; see auth.ts. */
+  readonly tokens?: readonly ScopedToken[];
+  /** Serve HTTPS with this key and certificate (PEM) instead of plain HTTP. */
+  readonly https?: { readonly key: Buffer; readonly cert: Buffer };
   /**
    * More route modules (e.g. the cluster's ring and admin routes). Each registers its routes and
    * returns their paths, which then get the same 405 handling. Bodies arrive as Buffers; use
@@ -76,7 +84,7 @@ const PARAM_CHARS_MAX = 65536;
 
 export function buildApp(deps: AppDeps): App {
   const state = { inFlight: 0, stopping: false, ready: false };
-  const fastify = Fastify({
+  const options: FastifyServerOptions & { https?: { key: Buffer; cert: Buffer } } = {
     loggerInstance: deps.logger as FastifyBaseLogger,
     // Per-request log lines would cost more than the request; errors are logged below.
     logController: new LogController({ disableRequestLogging: true }),
@@ -89,7 +97,12 @@ export function buildApp(deps: AppDeps): App {
     frameworkErrors: (error, request, reply) => {
       sendError(reply, translateRouterError(error, request.raw.url ?? ''));
     },
-  });
+    clientErrorHandler: answerClientError,
+    ...(deps.https === undefined ? {} : { https: { key: deps.https.key, cert: deps.https.cert } }),
+  };
+  // With `https` fastify serves through https.Server; the routes and hooks are the same, so the
+  // instance is used through the plain-HTTP type everywhere else.
+  const fastify = Fastify(options) as unknown as FastifyInstance;
 
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -97,6 +110,8 @@ export function buildApp(deps: AppDeps): App {
   fastify.setErrorHandler((error: FastifyError, request, reply) => {
     const translated = translateError(error, deps.limits);
     if (translated.code === 'INTERNAL') request.log.error({ err: error, url: request.routeOptions.url }, 'request failed');
+    // Every 503 tells the client when to come back, whichever path refused the request.
+    if (translated.status === 503 && translated.headers['retry-after'] === undefined) reply.header('retry-after', String(OVERLOADED_RETRY_AFTER_SECONDS));
     sendError(reply, translated);
   });
   fastify.setNotFoundHandler((_request, reply) => {
@@ -122,7 +137,8 @@ export function buildApp(deps: AppDeps): App {
     });
     done();
   };
-  const authGuard = bearerGuard(deps.authToken);
+  const tokens = [...(deps.tokens ?? []), ...(deps.authToken === undefined ? [] : [{ scope: 'admin' as const, token: deps.authToken }])];
+  const authGuard = tokens.length === 0 ? undefined : scopeGuard(new TokenSet(tokens));
   const guards = authGuard === undefined ? [stoppingGuard, inFlightGuard] : [stoppingGuard, inFlightGuard, authGuard];
 
   const keyPaths = registerKeyRoutes(fastify, { service: deps.service, contexts: deps.contexts, metrics: deps.metrics, limits: deps.limits, guards });
@@ -209,20 +225,18 @@ function rejectOtherMethods(fastify: FastifyInstance, paths: readonly PathMethod
   }
 }
 
-function bearerGuard(token: string | undefined): onRequestHookHandler | undefined {
-  if (token === undefined) return undefined;
-  const expected = digest(token);
-  return (request: FastifyRequest, _reply, done) => {
-    const header = request.headers.authorization;
-    if (header === undefined || !header.startsWith('Bearer ')) {
-      return done(new DynamoError('UNAUTHORIZED', undefined, { 'www-authenticate': 'Bearer' }));
-    }
-    // Comparing fixed-length digests keeps the comparison constant-time whatever the length.
-    if (!timingSafeEqual(digest(header.slice('Bearer '.length)), expected)) return done(new DynamoError('FORBIDDEN'));
-    done();
-  };
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
+/**
+ * Answers a request Node's HTTP parser refused (bad syntax, oversized headers, a request that did
+ * not arrive within the receive timeout) with a catalogue body instead of fastify's default one,
+ * then closes the connection: after a parse error the byte stream cannot be trusted.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const reason =
+    error.code === 'HPE_HEADER_OVERFLOW' ? 'The request headers are too large.' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'The request did not arrive in time.' : 'The request is not valid HTTP/1.1.';
+  const body = JSON.stringify(new DynamoError('REQUEST_INVALID', reason).body());
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
 }

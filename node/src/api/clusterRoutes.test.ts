@@ -205,6 +205,28 @@ describe('separate nodes joined through the API', () => {
   });
 });
 
+describe('one membership change at a time (handoff on, no stream runs, so a change stays pending until aborted)', () => {
+  test('a second join is refused at once with Retry-After; with ?waitMs= it waits and goes through once the first change is gone', async () => {
+    const c = track(await buildTestCluster({ nodes: 3, joined: false, handoff: true }));
+    const [t1, t2, t3] = c.nodes as [TestApp, TestApp, TestApp];
+    expect((await send(t2, 'POST', '/v1/admin/join', { seed: t1.peerAddress })).json().pending.joining).toEqual(['t2']);
+    const refused = await expectRejected(c.nodes, t3, 'POST', '/v1/admin/join', { seed: t1.peerAddress }, 'MEMBERSHIP_CONFLICT');
+    expect([refused.headers['retry-after'], refused.json().error.message]).toEqual(['2', expect.stringMatching(/^a membership change is in progress \(\d+ of \d+ transfers waiting\)/)]);
+    // Waiting: the join polls on the virtual clock while the first change is aborted.
+    const waiting = send(t3, 'POST', '/v1/admin/join?waitMs=10000', { seed: t1.peerAddress });
+    await c.advance(1000);
+    expect((await send(t1, 'POST', '/v1/admin/abort')).json().aborted).toMatchObject({ joining: ['t2'] });
+    await c.advance(1000);
+    const joined = await waiting;
+    expect(joined.statusCode).toBe(200);
+    expect(joined.json().pending.joining).toEqual(['t3']);
+    // A wait that runs out is the same refusal, with Retry-After.
+    const late = send(t2, 'POST', '/v1/admin/leave?waitMs=1500', { node: 't1' });
+    await c.advance(3000);
+    expect([(await late).statusCode, (await late).headers['retry-after']]).toEqual([409, '2']);
+  });
+});
+
 describe('a single node (a cluster of one)', () => {
   test('join to an unreachable seed -> 503 QUORUM_UNAVAILABLE with Retry-After, naming the seed; the ring stays', async () => {
     const t = track(await buildTestApp());
@@ -265,11 +287,11 @@ test('guards given to the cluster routes run before each of them (how the app ap
     ],
   });
   const before = await snapshot([t]);
-  for (const [method, url] of [['GET', '/v1/ring'], ['GET', '/v1/members'], ['POST', '/v1/admin/join'], ['POST', '/v1/admin/leave'], ['GET', '/v1/buckets/b/props'], ['PUT', '/v1/buckets/b/props']] as const) {
+  for (const [method, url] of [['GET', '/v1/ring'], ['GET', '/v1/members'], ['POST', '/v1/admin/join'], ['POST', '/v1/admin/leave'], ['POST', '/v1/admin/abort'], ['GET', '/v1/buckets/b/props'], ['PUT', '/v1/buckets/b/props']] as const) {
     const response = await app.fastify.inject({ method, url, payload: method === 'GET' ? undefined : '{"w": 1}', headers: { 'content-type': 'application/json' } });
     expect([url, response.statusCode, response.json().error.code]).toEqual([url, 403, 'FORBIDDEN']);
   }
-  expect(guarded).toBe(6);
+  expect(guarded).toBe(7);
   expect(await snapshot([t])).toEqual(before);
   await app.fastify.close();
 });

@@ -6,11 +6,18 @@
  * PARAMETER_INVALID; a change the ring refuses (already a member, the last member leaving) is
  * MEMBERSHIP_CONFLICT; a seed or claimant that cannot be reached is QUORUM_UNAVAILABLE (503 with
  * Retry-After: the change needs that node, and it may come back).
+ *
+ * One membership change runs at a time. A join or leave that arrives while another change is
+ * pending is refused at once with MEMBERSHIP_CONFLICT and Retry-After (the one conflict that
+ * clears by itself), unless the caller asks to wait with `?waitMs=` (at most 300 s): callers such
+ * as the operator drive one change at a time and treat that answer as "retry later". A change
+ * that cannot finish (a sender or receiver gone for good) is dropped with POST /v1/admin/abort.
  */
 import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import { activeMembers, claimant, type BucketProps, type RingState } from '../core/ring';
+import { isChangePendingMessage } from '../core/transition';
 import type { ConflictMode } from '../core/version';
-import type { Membership } from '../cluster/membership';
+import { CHANGE_WAIT_MS_MAX, type Membership } from '../cluster/membership';
 import { DynamoError } from './errors';
 import { jsonBody, type PathMethods } from './reply';
 import { translateClusterErrors } from './clusterKeyValueService';
@@ -35,6 +42,34 @@ export interface ClusterRouteDeps {
 const SEED_CHARS_MAX = 1024;
 const BUCKET_PROPERTIES = ['r', 'w', 'dw', 'conflictMode'] as const;
 const CONFLICT_MODES: readonly ConflictMode[] = ['siblings', 'lww'];
+/** Retry-After of a join or leave refused because another membership change is still streaming. */
+export const CHANGE_PENDING_RETRY_AFTER_SECONDS = 2;
+
+/** `?waitMs=` of join and leave: how long to wait for a pending change, 0 (default) to 300000. */
+export function parseWaitMs(query: unknown): number {
+  const text = typeof query === 'object' && query !== null ? (query as Record<string, unknown>).waitMs : undefined;
+  if (text === undefined) return 0;
+  if (typeof text !== 'string' || !/^[0-9]{1,7}$/.test(text) || Number(text) > CHANGE_WAIT_MS_MAX) {
+    throw new DynamoError('PARAMETER_INVALID', `waitMs must be an integer from 0 to ${CHANGE_WAIT_MS_MAX}.`);
+  }
+  return Number(text);
+}
+
+/** Runs a join or leave; a refusal because another change is pending carries Retry-After. */
+async function membershipChange<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await translateClusterErrors(operation);
+  } catch (error) {
+    if (error instanceof DynamoError && error.code === 'MEMBERSHIP_CONFLICT' && isChangePendingMessage(error.message)) {
+      throw new DynamoError('MEMBERSHIP_CONFLICT', error.message, { 'retry-after': String(CHANGE_PENDING_RETRY_AFTER_SECONDS) });
+    }
+    throw error;
+  }
+}
+
+function sameMembers(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((id) => b.includes(id));
+}
 
 /** Accepts "host:port" or a full http(s) URL for a seed's peer endpoint; answers its base URL. */
 export function normalizePeerAddress(text: unknown): string {
@@ -107,6 +142,27 @@ export function registerClusterRoutes(app: FastifyInstance, deps: ClusterRouteDe
   const { membership } = deps;
   const onRequest = [...(deps.guards ?? [])];
 
+  /**
+   * The pending membership change: who joins or leaves, the partitions whose owners change (with
+   * their next owners), and the transfers, with progress for those this node sends or receives.
+   */
+  const pendingView = (ring: RingState) => {
+    const pending = ring.pending;
+    if (pending === undefined) return null;
+    const partitions = ring.plan.owners.flatMap((owners, partition) => {
+      const next = pending.plan.owners[partition] ?? [];
+      return sameMembers(owners, next) ? [] : [{ partition, owners: next }];
+    });
+    return {
+      joining: ring.members.filter((m) => m.state === 'joining').map((m) => m.id),
+      leaving: ring.members.filter((m) => m.state === 'leaving').map((m) => m.id),
+      transfersTotal: pending.transfers.length,
+      transfersDone: pending.transfers.filter((t) => t.state === 'done').length,
+      partitions,
+      transfers: deps.transfers?.() ?? pending.transfers,
+    };
+  };
+
   const ringView = () => {
     const ring = membership.ring();
     return {
@@ -118,6 +174,7 @@ export function registerClusterRoutes(app: FastifyInstance, deps: ClusterRouteDe
       members: membership.members(),
       activeMembers: activeMembers(ring).length,
       partitions: ring.plan.owners.map((owners, partition) => ({ partition, owners })),
+      pending: pendingView(ring),
     };
   };
 
@@ -140,7 +197,8 @@ export function registerClusterRoutes(app: FastifyInstance, deps: ClusterRouteDe
     // Only an absent field falls back: an explicit null is a bad value, not "use the default".
     if (body.seed === undefined && deps.defaultSeed === undefined) throw new DynamoError('PARAMETER_INVALID', 'No seed given and this node has no configured seed: send {"seed": "host:peerPort"}.');
     const seed = normalizePeerAddress(body.seed === undefined ? deps.defaultSeed : body.seed);
-    await translateClusterErrors(() => membership.join(seed));
+    const waitMs = parseWaitMs(request.query);
+    await membershipChange(() => membership.join(seed, { waitMs }));
     return ringView();
   });
 
@@ -155,8 +213,15 @@ export function registerClusterRoutes(app: FastifyInstance, deps: ClusterRouteDe
     // As for join: {"node": null} must not silently mean "this node leaves".
     const node = body.node === undefined ? membership.selfId : body.node;
     if (typeof node !== 'string' || node.length === 0) throw new DynamoError('PARAMETER_INVALID', 'node must be the id of a member.');
-    await translateClusterErrors(() => membership.leave(node));
+    const waitMs = parseWaitMs(request.query);
+    await membershipChange(() => membership.leave(node, { waitMs }));
     return ringView();
+  });
+
+  // Drops the pending change at the claimant; idempotent (nothing pending: aborted is null).
+  app.post('/v1/admin/abort', { onRequest }, async () => {
+    const { aborted } = await translateClusterErrors(() => membership.abort());
+    return { aborted: aborted ?? null, ring: ringView() };
   });
 
   app.get<{ Params: { bucket?: string } }>('/v1/buckets/:bucket/props', { onRequest }, async (request) => {
@@ -180,6 +245,7 @@ export function registerClusterRoutes(app: FastifyInstance, deps: ClusterRouteDe
     { url: '/v1/admin/join', methods: ['POST'] },
     { url: '/v1/admin/init', methods: ['POST'] },
     { url: '/v1/admin/leave', methods: ['POST'] },
+    { url: '/v1/admin/abort', methods: ['POST'] },
     { url: '/v1/buckets/:bucket/props', methods: ['GET', 'PUT'] },
   ];
 }

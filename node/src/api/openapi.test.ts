@@ -181,14 +181,35 @@ describe('real responses match the document', () => {
     expectDocumented('/readyz', 'get', await f.inject({ method: 'GET', url: '/readyz' }));
   });
 
-  test('authentication errors (401, 403)', async () => {
-    t = track(await buildTestApp({ authToken: 'a-long-enough-test-token' }));
+  test('authentication errors: 401 on every authenticated route, 403 where a read token is too small', async () => {
+    const readToken = 'a-long-enough-read-token';
+    t = track(await buildTestApp({ tokens: [{ scope: 'read', token: readToken }], authToken: 'a-long-enough-admin-token' }));
     const f = t.app.fastify;
-    for (const [template, url] of [[KEY_TEMPLATE, key('k')], ['/v1/status', '/v1/status']] as const) {
-      for (const method of template === KEY_TEMPLATE ? (['get', 'put', 'delete'] as const) : (['get'] as const)) {
-        expectDocumented(template, method, await f.inject({ method: method.toUpperCase() as 'GET', url }));
-        expectDocumented(template, method, await f.inject({ method: method.toUpperCase() as 'GET', url, headers: { authorization: 'Bearer nope' } }));
-      }
+    const routes = [
+      [KEY_TEMPLATE, 'get', key('k')],
+      [KEY_TEMPLATE, 'put', key('k')],
+      [KEY_TEMPLATE, 'delete', key('k')],
+      ['/v1/status', 'get', '/v1/status'],
+      ['/v1/ring', 'get', '/v1/ring'],
+      ['/v1/members', 'get', '/v1/members'],
+      ['/v1/handoff', 'get', '/v1/handoff'],
+      ['/v1/buckets/{bucket}/props', 'get', '/v1/buckets/b/props'],
+      ['/v1/buckets/{bucket}/props', 'put', '/v1/buckets/b/props'],
+      ['/v1/admin/join', 'post', '/v1/admin/join'],
+      ['/v1/admin/init', 'post', '/v1/admin/init'],
+      ['/v1/admin/leave', 'post', '/v1/admin/leave'],
+      ['/v1/admin/abort', 'post', '/v1/admin/abort'],
+    ] as const;
+    for (const [template, method, url] of routes) {
+      const inject = (headers: Record<string, string>) => f.inject({ method: method.toUpperCase() as 'GET', url, headers });
+      const missing = await inject({});
+      expect([url, method, missing.statusCode]).toEqual([url, method, 401]);
+      expectDocumented(template, method, missing);
+      expectDocumented(template, method, await inject({ authorization: 'Bearer not-a-token-of-this-node' }));
+      const withRead = await inject({ authorization: `Bearer ${readToken}` });
+      // The read scope is the smallest: routes that only read never answer 403.
+      expect([url, method, withRead.statusCode === 403]).toEqual([url, method, method !== 'get']);
+      if (withRead.statusCode === 403) expectDocumented(template, method, withRead);
     }
   });
 
@@ -247,6 +268,30 @@ describe('real responses match the document', () => {
     c.heal();
     expect((await send(n2, LEAVE, 'POST', LEAVE, '{"node": "t3"}')).statusCode).toBe(200);
     expect((await send(lonely, LEAVE, 'POST', LEAVE)).statusCode).toBe(409);
+  });
+
+  test('cluster routes with a pending change: the ring shows it, a second change is refused with Retry-After, abort drops it', async () => {
+    // With handoff on and no handoff loop in the test nodes, a join stays pending until aborted.
+    const c: TestCluster = track(await buildTestCluster({ nodes: 3, joined: false, handoff: true }));
+    const [n1, n2, n3] = c.nodes as [TestApp, TestApp, TestApp];
+    const ABORT = '/v1/admin/abort';
+    expect((await send(n1, ABORT, 'POST', ABORT)).json().aborted).toBeNull();
+    expect((await send(n2, JOIN, 'POST', JOIN, JSON.stringify({ seed: n1.peerAddress }))).json().pending.joining).toEqual(['t2']);
+    await c.advance(3000);
+    const ring = (await send(n1, '/v1/ring', 'GET', '/v1/ring')).json();
+    expect([ring.pending.transfersTotal > 0, ring.pending.partitions.length > 0, ring.pending.transfers.length]).toEqual([true, true, ring.pending.transfersTotal]);
+    const refused = await send(n3, JOIN, 'POST', JOIN, JSON.stringify({ seed: n1.peerAddress }));
+    expect([refused.statusCode, refused.headers['retry-after']]).toEqual([409, '2']);
+    expect((await send(n3, JOIN, 'POST', `${JOIN}?waitMs=soon`, JSON.stringify({ seed: n1.peerAddress }))).statusCode).toBe(400);
+    expect((await send(n1, LEAVE, 'POST', `${LEAVE}?waitMs=400000`, '{"node": "t1"}')).statusCode).toBe(400);
+    c.isolate('t1');
+    expect((await send(n2, ABORT, 'POST', ABORT)).statusCode).toBe(503);
+    c.heal();
+    const aborted = (await send(n2, ABORT, 'POST', ABORT)).json();
+    expect([aborted.aborted.joining, aborted.ring.pending]).toEqual([['t2'], null]);
+    // The join was dropped: the joiner is "left" and the next join goes ahead.
+    expect(aborted.ring.members.find((m: { id: string }) => m.id === 't2').state).toBe('left');
+    expect((await send(n3, JOIN, 'POST', JOIN, JSON.stringify({ seed: n1.peerAddress }))).statusCode).toBe(200);
   });
 
   test('key routes: QUORUM_UNAVAILABLE from a cluster that lost two of three replicas', async () => {

@@ -33,10 +33,19 @@ function errorResponse(description: string, codes: readonly ErrorCode[], headers
 const contextHeader = (required: boolean): Json => ({ $ref: required ? '#/components/headers/ContextRequired' : '#/components/headers/ContextOptional' });
 const retryAfter: Json = { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } };
 
-const unauthorized = errorResponse('Authentication is enabled and no bearer token was sent.', ['UNAUTHORIZED'], {
-  'WWW-Authenticate': { required: true, schema: { type: 'string' } },
-});
-const forbidden = errorResponse('The bearer token was not accepted.', ['FORBIDDEN']);
+const unauthorized = errorResponse(
+  'Authentication is on (the node has client tokens) and no bearer token was sent, the Authorization header is not "Bearer <token>", or the token is not one this node accepts.',
+  ['UNAUTHORIZED'],
+  { 'WWW-Authenticate': { required: true, schema: { type: 'string' } } },
+);
+const forbidden = errorResponse(
+  'The token is valid but its scope is too small for this route (scopes: read < write < admin; key and bucket-property writes need write, /v1/admin/* needs admin). WWW-Authenticate names the scope needed.',
+  ['FORBIDDEN'],
+  { 'WWW-Authenticate': { required: true, schema: { type: 'string' } } },
+);
+/** Routes any token may call (the read scope is the smallest) can answer 401 but never 403. */
+const readAuth = { '401': unauthorized };
+const scopedAuth = { '401': unauthorized, '403': forbidden };
 const serverError = errorResponse('The node failed; STORAGE_CORRUPT means the coordinator\'s stored copy failed its checksum.', ['INTERNAL', 'STORAGE_CORRUPT']);
 const readServerError = errorResponse('The node failed.', ['INTERNAL']);
 const QUORUM_NOTE =
@@ -113,6 +122,18 @@ const leaveBody: Json = {
   description: 'Optional. An empty body (or no "node") makes this node leave.',
   content: { 'application/json': { schema: { type: 'object', properties: { node: { type: 'string', minLength: 1, description: 'The id of the member that leaves.' } } } } },
 };
+const waitMsParameter: Json = {
+  name: 'waitMs',
+  in: 'query',
+  required: false,
+  description:
+    'How long to wait, in milliseconds (0 to 300000, default 0), when another membership change is still streaming. ' +
+    '0 answers 409 MEMBERSHIP_CONFLICT with Retry-After at once; callers that drive one change at a time retry after that delay.',
+  schema: { type: 'string', pattern: '^[0-9]{1,7}$' },
+};
+const changePendingNote =
+  'A change refused because another membership change is still streaming (or still was when waitMs ran out) carries Retry-After; other conflicts do not.';
+const retryAfterOptional: Json = { 'Retry-After': { description: 'Seconds to wait before retrying; sent when another membership change is still streaming.', required: false, schema: { type: 'string', pattern: '^[0-9]+$' } } };
 const bucketParameter: Json = [
   { name: 'bucket', in: 'path', required: true, description: 'UTF-8, 1 to limits.maxBucketBytes bytes (default 100), percent-encoded.', schema: { type: 'string', minLength: 1 } },
 ];
@@ -126,7 +147,10 @@ export const openApiDocument = {
       'A Dynamo-style key-value store. Every node runs the cluster layer (a single node is a cluster of one member) and accepts any request; ' +
       'it coordinates or forwards it to the key\'s replicas. Every error has the body {"error": {"code", "message"}} with a code from one catalogue. ' +
       'On any known path, a method it does not serve answers 405 METHOD_NOT_ALLOWED with an Allow header (components.responses.MethodNotAllowed); ' +
-      'an unknown path answers 404 NOT_FOUND (components.responses.RouteNotFound).',
+      'an unknown path answers 404 NOT_FOUND (components.responses.RouteNotFound). Any request may also be refused as a whole before its route runs: ' +
+      '400 for malformed HTTP, undecodable percent-escapes or an invalid Content-Type (components.responses.RequestRejected), 413 for a body over the size limit (components.responses.BodyTooLarge). ' +
+      'With client tokens configured, every /v1 route but this document needs `Authorization: Bearer <token>`: the read scope reads keys, bucket properties, ring, members, handoff and status; ' +
+      'write adds key writes and bucket properties; admin adds /v1/admin/*. /healthz, /readyz and /metrics need no token.',
   },
   paths: {
     '/v1/buckets/{bucket}/keys/{key}': {
@@ -140,7 +164,6 @@ export const openApiDocument = {
           '300': siblingsFound,
           '400': errorResponse('Invalid bucket, key or query parameter (only r, pr and consistent are accepted).', ['BUCKET_INVALID', 'KEY_INVALID', 'PARAMETER_INVALID', 'REQUEST_INVALID']),
           '401': unauthorized,
-          '403': forbidden,
           '404': errorResponse('The key was never written, or every value was deleted; then X-Dynamo-Context is sent so a later write supersedes the delete.', ['KEY_NOT_FOUND'], {
             'X-Dynamo-Context': contextHeader(false),
           }),
@@ -201,6 +224,7 @@ export const openApiDocument = {
         responses: {
           '200': jsonOk('The bucket\'s properties as this node\'s ring holds them.', ref('BucketPropsView')),
           '400': errorResponse('Invalid bucket name.', ['BUCKET_INVALID']),
+          ...readAuth,
         },
       },
       put: {
@@ -215,30 +239,43 @@ export const openApiDocument = {
             'Invalid bucket name (BUCKET_INVALID), a body that is not a JSON object (REQUEST_INVALID), or an unknown property or impossible value (PARAMETER_INVALID: r or w outside 1..N, dw outside 0..N or above w, conflictMode other than siblings or lww).',
             ['BUCKET_INVALID', 'PARAMETER_INVALID', 'REQUEST_INVALID'],
           ),
+          ...scopedAuth,
           '503': claimantUnavailable('The claimant (the member that applies ring changes) could not be reached.'),
         },
       },
     },
     '/v1/ring': {
-      get: { operationId: 'ring', summary: 'The ring as this node sees it: members, ownership and liveness, and the owners of every partition.', responses: { '200': jsonOk('The ring.', ref('Ring')) } },
+      get: {
+        operationId: 'ring',
+        summary: 'The ring as this node sees it: members, ownership and liveness, the owners of every partition, and the pending membership change with its transfers.',
+        responses: { '200': jsonOk('The ring.', ref('Ring')), ...readAuth },
+      },
     },
     '/v1/handoff': {
-      get: { operationId: 'handoff', summary: 'The partition transfers of the membership change in progress, with keys and bytes done, rate and ETA for those this node sends or receives.', responses: { '200': jsonOk('The transfers.', ref('Handoff')) } },
+      get: { operationId: 'handoff', summary: 'The partition transfers of the membership change in progress, with keys and bytes done, rate and ETA for those this node sends or receives.', responses: { '200': jsonOk('The transfers.', ref('Handoff')), ...readAuth } },
     },
     '/v1/members': {
-      get: { operationId: 'members', summary: 'The members with this node\'s view of their liveness (phi accrual), and its hint backlog.', responses: { '200': jsonOk('The members.', ref('Members')) } },
+      get: { operationId: 'members', summary: 'The members with this node\'s view of their liveness (phi accrual), and its hint backlog.', responses: { '200': jsonOk('The members.', ref('Members')), ...readAuth } },
     },
     '/v1/admin/join': {
       post: {
         operationId: 'join',
         summary:
           'Make this node join the cluster that the seed belongs to. The node\'s own single-member ring is replaced by the cluster\'s. ' +
-          'With handoff (the default) the node is "joining" until the partitions it will own have streamed to it (see GET /v1/handoff); a join that arrives while another change streams waits for it (up to 60 s).',
+          'With handoff (the default) the node is "joining" until the partitions it will own have streamed to it (see GET /v1/handoff and the ring\'s pending change). ' +
+          'One membership change runs at a time: a join that arrives while another change streams is refused with 409 and Retry-After, or waits for it up to waitMs. ' +
+          'A node whose join was aborted is "left": it joins again only when started with an empty data directory.',
+        parameters: [waitMsParameter],
         requestBody: joinBody,
         responses: {
           '200': jsonOk('Joined; the ring as this node now holds it.', ref('Ring')),
-          '400': errorResponse('The body is not a JSON object (REQUEST_INVALID), or the seed is missing or not a "host:port" address (PARAMETER_INVALID).', ['PARAMETER_INVALID', 'REQUEST_INVALID']),
-          '409': errorResponse('This node is already in a cluster of more than one member, is already a member of the seed\'s ring, or the seed\'s cluster has another Q or N.', ['MEMBERSHIP_CONFLICT']),
+          '400': errorResponse('The body is not a JSON object (REQUEST_INVALID), or the seed is missing or not a "host:port" address, or waitMs is out of range (PARAMETER_INVALID).', ['PARAMETER_INVALID', 'REQUEST_INVALID']),
+          '409': errorResponse(
+            `This node is already in a cluster of more than one member, is already a member of the seed's ring, the seed's cluster has another Q or N, or another membership change is still streaming. ${changePendingNote}`,
+            ['MEMBERSHIP_CONFLICT'],
+            retryAfterOptional,
+          ),
+          ...scopedAuth,
           '503': claimantUnavailable('The seed (or, through it, the claimant) could not be reached.'),
         },
       },
@@ -249,19 +286,36 @@ export const openApiDocument = {
         summary:
           'Admit this node as the founding member of a new cluster: it keeps its own one-member ring. Idempotent, and a no-op on a node that already joined a cluster. ' +
           'With --require-admission, /readyz stays 503 until a node was admitted this way or by a join; the operator calls this on ordinal 0.',
-        responses: { '200': jsonOk('Admitted; the ring as this node holds it.', ref('Ring')) },
+        responses: { '200': jsonOk('Admitted; the ring as this node holds it.', ref('Ring')), ...scopedAuth },
       },
     },
     '/v1/admin/leave': {
       post: {
         operationId: 'leave',
         summary:
-          'Remove a member from the ring. With handoff (the default) it is "leaving" until its partitions have streamed to their new owners, then "left": it keeps its place in the member list so late gossip cannot bring it back, answers NODE_LEFT to key requests, and its data directory can be removed.',
+          'Remove a member from the ring. With handoff (the default) it is "leaving" until its partitions have streamed to their new owners, then "left": it keeps its place in the member list so late gossip cannot bring it back, answers NODE_LEFT to key requests, and its data directory can be removed. ' +
+          'One membership change runs at a time: a leave that arrives while another change streams is refused with 409 and Retry-After, or waits for it up to waitMs.',
+        parameters: [waitMsParameter],
         requestBody: leaveBody,
         responses: {
           '200': jsonOk('Left; the ring as this node now holds it.', ref('Ring')),
-          '400': errorResponse('The body is not a JSON object (REQUEST_INVALID), or node is not a string naming a current member (PARAMETER_INVALID).', ['PARAMETER_INVALID', 'REQUEST_INVALID']),
-          '409': errorResponse('The member is the last one of the ring, or another membership change was still streaming after 60 s.', ['MEMBERSHIP_CONFLICT']),
+          '400': errorResponse('The body is not a JSON object (REQUEST_INVALID), node is not a string naming a current member, or waitMs is out of range (PARAMETER_INVALID).', ['PARAMETER_INVALID', 'REQUEST_INVALID']),
+          '409': errorResponse(`The member is the last one of the ring, or another membership change is still streaming. ${changePendingNote}`, ['MEMBERSHIP_CONFLICT'], retryAfterOptional),
+          ...scopedAuth,
+          '503': claimantUnavailable('The claimant (the member that applies ring changes) could not be reached.'),
+        },
+      },
+    },
+    '/v1/admin/abort': {
+      post: {
+        operationId: 'abort',
+        summary:
+          'Drop the pending membership change, for one that cannot finish (a sender or joiner gone for good). The claimant applies it: the committed plan stays, leaving members are normal again, ' +
+          'joining members become "left" (they drop what they received; to join again they start with an empty data directory). Nothing is lost: until a change commits the current owners receive every write and keep all their data, ' +
+          'and copies the incoming owners received are dropped by handoff cleanup. Idempotent: with no change pending, nothing changes and aborted is null.',
+        responses: {
+          '200': jsonOk('The change that was dropped (or null) and the ring as this node now holds it.', ref('AbortResult')),
+          ...scopedAuth,
           '503': claimantUnavailable('The claimant (the member that applies ring changes) could not be reached.'),
         },
       },
@@ -287,7 +341,7 @@ export const openApiDocument = {
       get: {
         operationId: 'status',
         summary: 'Node id, version, uptime, storage statistics and this node\'s view of the cluster.',
-        responses: { '200': jsonOk('Status of this node.', ref('Status')), '401': unauthorized, '403': forbidden },
+        responses: { '200': jsonOk('Status of this node.', ref('Status')), ...readAuth },
       },
     },
     '/v1/openapi.json': {
@@ -321,6 +375,13 @@ export const openApiDocument = {
         Allow: { required: true, schema: { type: 'string' } },
       }),
       RouteNotFound: errorResponse('No such path.', ['NOT_FOUND']),
+      RequestRejected: errorResponse(
+        'Any path and method, before the route runs: the request is not valid HTTP/1.1, its headers are too large or it did not arrive within 30 s ' +
+          '(REQUEST_INVALID; the connection is then closed), its path has percent-escapes that do not decode to UTF-8 (BUCKET_INVALID or KEY_INVALID under /v1/buckets/, ' +
+          'REQUEST_INVALID elsewhere), or it has a body whose Content-Type is not a media type (CONTENT_TYPE_INVALID).',
+        ['REQUEST_INVALID', 'BUCKET_INVALID', 'KEY_INVALID', 'CONTENT_TYPE_INVALID'],
+      ),
+      BodyTooLarge: errorResponse('Any path and method: the body is larger than limits.maxValueBytes (default 1 MiB).', ['VALUE_TOO_LARGE']),
     },
     schemas,
   },

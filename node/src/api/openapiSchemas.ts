@@ -77,7 +77,7 @@ export const schemas = {
   },
   Ring: {
     type: 'object',
-    required: ['clusterId', 'version', 'partitionCount', 'replicationFactor', 'claimant', 'members', 'activeMembers', 'partitions'],
+    required: ['clusterId', 'version', 'partitionCount', 'replicationFactor', 'claimant', 'members', 'activeMembers', 'partitions', 'pending'],
     additionalProperties: false,
     properties: {
       clusterId: { type: 'string' },
@@ -96,6 +96,75 @@ export const schemas = {
           properties: { partition: { type: 'integer', minimum: 0 }, owners: { type: 'array', items: { type: 'string' }, description: 'The primary replicas, in preference order.' } },
         },
       },
+      pending: {
+        oneOf: [{ type: 'null' }, ref('PendingChange')],
+        description: 'The membership change in progress (null when none): the plan being moved to and its transfers. The partitions above keep their owners until it commits.',
+      },
+    },
+  },
+  PendingChange: {
+    type: 'object',
+    required: ['joining', 'leaving', 'transfersTotal', 'transfersDone', 'partitions', 'transfers'],
+    additionalProperties: false,
+    properties: {
+      joining: { type: 'array', items: { type: 'string' }, description: 'Members that become owners when the change commits.' },
+      leaving: { type: 'array', items: { type: 'string' }, description: 'Members that become "left" when the change commits.' },
+      transfersTotal: { type: 'integer', minimum: 0 },
+      transfersDone: { type: 'integer', minimum: 0, description: 'Transfers the claimant has recorded as finished; the change commits when all are.' },
+      partitions: {
+        type: 'array',
+        description: 'The partitions whose owners change, with their owners in the plan being moved to.',
+        items: {
+          type: 'object',
+          required: ['partition', 'owners'],
+          additionalProperties: false,
+          properties: { partition: { type: 'integer', minimum: 0 }, owners: { type: 'array', items: { type: 'string' } } },
+        },
+      },
+      transfers: { type: 'array', items: ref('Transfer'), description: 'As in GET /v1/handoff: progress fields on the sender and the receiver of a transfer only.' },
+    },
+  },
+  AbortResult: {
+    type: 'object',
+    required: ['aborted', 'ring'],
+    additionalProperties: false,
+    properties: {
+      aborted: {
+        oneOf: [
+          { type: 'null' },
+          {
+            type: 'object',
+            required: ['joining', 'leaving', 'transfers', 'transfersDone'],
+            additionalProperties: false,
+            properties: {
+              joining: { type: 'array', items: { type: 'string' }, description: 'Members whose join was dropped; they are now "left" (to join again, start them with an empty data directory).' },
+              leaving: { type: 'array', items: { type: 'string' }, description: 'Members whose leave was dropped; they are "normal" again.' },
+              transfers: { type: 'integer', minimum: 0 },
+              transfersDone: { type: 'integer', minimum: 0 },
+            },
+          },
+        ],
+        description: 'The change that was dropped; null when none was pending (the call is idempotent).',
+      },
+      ring: ref('Ring'),
+    },
+  },
+  Transfer: {
+    type: 'object',
+    required: ['id', 'partition', 'from', 'to', 'state'],
+    additionalProperties: false,
+    properties: {
+      id: { type: 'string' },
+      partition: { type: 'integer', minimum: 0 },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      state: { enum: ['waiting', 'streaming', 'done'] },
+      role: { enum: ['sending', 'receiving'] },
+      keysDone: { type: 'integer', minimum: 0 },
+      keysTotal: { type: 'integer', minimum: 0, description: 'Keys in the partition when the sender started (0 on the receiver).' },
+      bytesDone: { type: 'integer', minimum: 0 },
+      bytesPerSecond: { type: 'integer', minimum: 0 },
+      etaSeconds: { type: ['integer', 'null'], minimum: 0 },
     },
   },
   Handoff: {
@@ -107,24 +176,7 @@ export const schemas = {
       transfers: {
         type: 'array',
         description: 'The transfers of the pending membership change (empty when none is pending). Progress fields are present on the sender and the receiver of a transfer only.',
-        items: {
-          type: 'object',
-          required: ['id', 'partition', 'from', 'to', 'state'],
-          additionalProperties: false,
-          properties: {
-            id: { type: 'string' },
-            partition: { type: 'integer', minimum: 0 },
-            from: { type: 'string' },
-            to: { type: 'string' },
-            state: { enum: ['waiting', 'streaming', 'done'] },
-            role: { enum: ['sending', 'receiving'] },
-            keysDone: { type: 'integer', minimum: 0 },
-            keysTotal: { type: 'integer', minimum: 0, description: 'Keys in the partition when the sender started (0 on the receiver).' },
-            bytesDone: { type: 'integer', minimum: 0 },
-            bytesPerSecond: { type: 'integer', minimum: 0 },
-            etaSeconds: { type: ['integer', 'null'], minimum: 0 },
-          },
-        },
+        items: ref('Transfer'),
       },
     },
   },

@@ -118,6 +118,22 @@ describe('anti-entropy on an in-process cluster', () => {
     expect(reports[4]!.differingSegments).toBe(0);
   });
 
+  test('syncPartition (before an old owner drops a partition): true only once every peer holds what this copy holds', async () => {
+    const cluster = new MemoryCluster({ nodes: 3, partitionCount: 1, replicationFactor: 3, seed: 4, antiEntropyKeysPerExchangeMax: 4 });
+    await cluster.start();
+    const keys = Array.from({ length: 10 }, (_, i) => `s${i}`);
+    for (const key of keys) await cluster.node('n1').store.update(0, 'b', key, () => update(EMPTY_OBJECT, {}, 'n1.direct', value('only-here'), options).object);
+    cluster.network.isolate(cluster.node('n3').peerUrl);
+    await cluster.advance(3000);
+    // A peer that is down cannot be brought up to date: keep the copy.
+    expect(await cluster.node('n1').antiEntropy.syncPartition(0, ['n2', 'n3'])).toBe(false);
+    cluster.network.heal();
+    await cluster.advance(3000);
+    // Four keys per exchange, at most four exchanges per peer: 4 + 4 + 2 repaired, then one finds them in step.
+    expect(await cluster.node('n1').antiEntropy.syncPartition(0, ['n2', 'n3'])).toBe(true);
+    for (const id of ['n2', 'n3']) for (const key of keys) expect([id, key, (await cluster.node(id).store.read(0, 'b', key)) !== undefined]).toEqual([id, key, true]);
+  });
+
   test('a tree built while writes to its partition go on equals a tree rebuilt afterwards', async () => {
     const cluster = new MemoryCluster({ nodes: 1, partitionCount: 1, replicationFactor: 1, seed: 9 });
     await cluster.start();

@@ -10,6 +10,11 @@
  * until every target answered or timed out, and send the merged object to stale replicas
  * (read repair). A consistent read asks primaries only and needs a majority of them.
  *
+ * Corruption: a replica whose stored copy fails its checksum (here or on a peer, which answers
+ * STORAGE_CORRUPT) counts as not answering, so its bytes are never served, and read repair sends
+ * it the merged object, which replaces the bad bytes (applyReplica uses replaceCorrupt). A write
+ * whose local copy is corrupt first repairs that copy from the other replicas, then goes on.
+ *
  * The decisions (targets, quorum outcomes, merging) are pure functions in core/; this module
  * only moves messages and bytes.
  */
@@ -22,7 +27,7 @@ import { incomingOwners } from '../core/transition';
 import type { ConflictMode, NewValue, VersionVector, VersionedObject } from '../core/version';
 import type { BatchOperation } from '../storage/engine';
 import { hintKey } from '../storage/keys';
-import { decodeObject, encodeObject } from '../storage/objectCodec';
+import { CorruptObjectError, decodeObject, encodeObject } from '../storage/objectCodec';
 import type { ObjectStore } from '../storage/objectStore';
 import { PeerCallError, type PeerTransport } from '../transport/peerClient';
 import type { Membership } from './membership';
@@ -121,17 +126,29 @@ export class Coordinator {
     const sync = request.write.dw > 0;
     let dropped = 0;
     const hintFor = mine?.hintFor;
-    const stored = await this.store.update(
-      partition,
-      request.bucket,
-      request.key,
-      (current) => {
-        const result = update(current ?? EMPTY_OBJECT, request.context, this.actorId(), request.value, versionOptions);
-        dropped = result.droppedSiblings;
-        return result.object;
-      },
-      { sync, extraOperations: this.hintOperations(hintFor, partition, request.bucket, request.key) },
-    );
+    const writeLocal = () =>
+      this.store.update(
+        partition,
+        request.bucket,
+        request.key,
+        (current) => {
+          const result = update(current ?? EMPTY_OBJECT, request.context, this.actorId(), request.value, versionOptions);
+          dropped = result.droppedSiblings;
+          return result.object;
+        },
+        { sync, extraOperations: this.hintOperations(hintFor, partition, request.bucket, request.key) },
+      );
+    let stored: VersionedObject | undefined;
+    try {
+      stored = await writeLocal();
+    } catch (error) {
+      // A write must not forget siblings it cannot read, so it never overwrites corrupt bytes
+      // blindly: it repairs the local copy from the other replicas first (false when none had a
+      // copy; the retry then fails with the same error, STORAGE_CORRUPT).
+      if (!(error instanceof CorruptObjectError)) throw error;
+      await this.repairLocalCopy(partition, list, request.bucket, request.key, versionOptions);
+      stored = await writeLocal();
+    }
     if (dropped > 0) this.metrics.siblingsDropped(dropped);
     const object = stored!;
     const encoded = encodeObject(object);
@@ -179,9 +196,11 @@ export class Coordinator {
   async applyReplica(partition: number, bucket: string, key: string, encoded: Uint8Array, sync: boolean, hintFor: string | undefined, conflictMode: ConflictMode): Promise<void> {
     const incoming = decodeObject(encoded);
     const versionOptions: VersionOptions = { conflictMode, maxSiblings: this.options.maxSiblings };
+    // A complete object from elsewhere may replace corrupt bytes: they cannot be read anyway.
     await this.store.update(partition, bucket, key, (current) => (current === undefined ? incoming : this.mergeCounted(current, incoming, versionOptions)), {
       sync,
       extraOperations: this.hintOperations(hintFor, partition, bucket, key),
+      replaceCorrupt: true,
     });
   }
 
@@ -332,12 +351,33 @@ export class Coordinator {
     throw new CoordinationError('QUORUM_UNAVAILABLE', `quorum not reached: ${errors.slice(0, 3).join('; ') || 'too few replicas'}`);
   }
 
+  /**
+   * Replaces this node's corrupt copy of a key with the merge of the other replicas' copies.
+   * Resolves to false when no other replica answered with a copy.
+   */
+  private async repairLocalCopy(partition: number, list: PreferenceList, bucket: string, key: string, versionOptions: VersionOptions): Promise<boolean> {
+    const self = this.membership.selfId;
+    const others = selectReadTargets(list, (id) => this.membership.isUp(id), false).filter((t) => t.node !== self);
+    const settled = await Promise.allSettled(others.map((t) => this.readFrom(t.node, partition, bucket, key)));
+    let merged: VersionedObject | undefined;
+    for (const s of settled) {
+      const object = s.status === 'fulfilled' ? s.value.object : undefined;
+      if (object !== undefined) merged = merged === undefined ? object : this.mergeCounted(merged, object, versionOptions);
+    }
+    if (merged === undefined) return false;
+    await this.applyReplica(partition, bucket, key, encodeObject(merged), false, undefined, versionOptions.conflictMode);
+    return true;
+  }
+
   private async repairAfterRead(outstanding: readonly Outstanding<ReadReply>[], partition: number, request: GetRequest, versionOptions: VersionOptions, primaries: readonly string[]): Promise<void> {
     const settled = await Promise.allSettled(outstanding.map((o) => o.promise));
     const replies = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const { merged, stale } = resolveRead(replies, versionOptions, this.mergeCounted);
     if (merged === undefined) return;
-    const repairable = stale.filter((node) => primaries.includes(node));
+    // A replica whose copy failed its checksum did not answer, but it is as stale as one without
+    // the key: the merged object replaces its bytes.
+    const corrupt = settled.flatMap((s, i) => (s.status === 'rejected' && isCorruption(s.reason) ? [outstanding[i]!.target.node] : []));
+    const repairable = [...stale, ...corrupt].filter((node) => primaries.includes(node));
     if (repairable.length === 0) return;
     const encoded = encodeObject(merged);
     const results = await Promise.allSettled(
@@ -349,4 +389,9 @@ export class Coordinator {
     );
     this.metrics.readRepair(results.filter((r) => r.status === 'fulfilled').length);
   }
+}
+
+/** A replica read that failed because the stored copy is corrupt, here or on the peer. */
+function isCorruption(error: unknown): boolean {
+  return error instanceof CorruptObjectError || (error instanceof PeerCallError && error.code === 'STORAGE_CORRUPT');
 }

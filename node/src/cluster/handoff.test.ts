@@ -26,25 +26,29 @@ async function countEntries(node: SimNode, range: { gte: Uint8Array; lt: Uint8Ar
   return node.engine.count(range);
 }
 
-/** Everything the must-show asks after a step, as a list of problems (empty when all is well). */
-async function problems(cluster: MemoryCluster, acked: Acked): Promise<string[]> {
+/**
+ * Everything the must-show asks after a step, as a list of problems (empty when all is well).
+ * `gone`: nodes cut off for good, left out of every check.
+ */
+async function problems(cluster: MemoryCluster, acked: Acked, gone: ReadonlySet<string> = new Set()): Promise<string[]> {
   const found: string[] = [];
-  const live = cluster.nodes.filter((n) => n.membership.ring().members.find((m) => m.id === n.id)?.state !== 'left');
+  const nodes = cluster.nodes.filter((n) => !gone.has(n.id));
+  const live = nodes.filter((n) => n.membership.ring().members.find((m) => m.id === n.id)?.state !== 'left');
   const ring = live[0]!.membership.ring();
   if (ring.pending !== undefined) found.push(`change still pending: ${waitingTransfers(ring).length} transfers waiting`);
-  for (const node of cluster.nodes) if (node.membership.ring().version !== ring.version) found.push(`${node.id} is at ring version ${node.membership.ring().version}, not ${ring.version}`);
+  for (const node of nodes) if (node.membership.ring().version !== ring.version) found.push(`${node.id} is at ring version ${node.membership.ring().version}, not ${ring.version}`);
   for (const [key, v] of acked) {
     const partition = partitionOf('b', key, Q);
     const owners = ring.plan.owners[partition]!;
     if (owners.length !== N) found.push(`partition ${partition} has ${owners.length} owners`);
     const holders: string[] = [];
-    for (const node of cluster.nodes) if ((await node.store.read(partition, 'b', key)) !== undefined) holders.push(node.id);
+    for (const node of nodes) if ((await node.store.read(partition, 'b', key)) !== undefined) holders.push(node.id);
     if ([...holders].sort().join() !== [...owners].sort().join()) found.push(`${key} is held by ${holders.join()} but owned by ${owners.join()}`);
     const read = await live[0]!.coordinator.get({ bucket: 'b', key, read: { r: 2, pr: 0 }, consistent: false, conflictMode: 'siblings' });
     const values = (read?.siblings ?? []).map((s) => Buffer.from(s.value).toString());
     if (!values.includes(v)) found.push(`${key}: read ${values.join('|')} but ${v} was acknowledged`);
   }
-  for (const node of cluster.nodes) {
+  for (const node of nodes) {
     for (let p = 0; p < Q; p++) {
       if (ring.plan.owners[p]!.includes(node.id)) continue;
       const stray = await countEntries(node, partitionDataRange(p));
@@ -56,13 +60,14 @@ async function problems(cluster: MemoryCluster, acked: Acked): Promise<string[]>
   return found;
 }
 
-/** Writes (new keys and overwrites) while virtual time runs, until the change commits. */
-async function writeThroughChange(cluster: MemoryCluster, acked: Acked, round: string): Promise<{ writesDuringTransfer: number }> {
+/** Writes (new keys and overwrites) while virtual time runs, until the change commits (or `stepsMax`). */
+async function writeThroughChange(cluster: MemoryCluster, acked: Acked, round: string, options: { stepsMax?: number; gone?: ReadonlySet<string> } = {}): Promise<{ writesDuringTransfer: number }> {
   let writesDuringTransfer = 0;
-  for (let step = 0; step < 400; step++) {
-    const pending = cluster.nodes.some((n) => n.membership.ring().pending !== undefined);
+  const nodes = cluster.nodes.filter((n) => !options.gone?.has(n.id));
+  for (let step = 0; step < (options.stepsMax ?? 400); step++) {
+    const pending = nodes.some((n) => n.membership.ring().pending !== undefined);
     if (!pending) break;
-    const coordinator = cluster.nodes[step % cluster.nodes.length]!;
+    const coordinator = nodes[step % nodes.length]!;
     const isLeft = coordinator.membership.ring().members.find((m) => m.id === coordinator.id)?.state === 'left';
     if (!isLeft) {
       await write(coordinator, acked, `k${(step * 7) % 300}`, `${round}-${step}`);
@@ -113,5 +118,85 @@ describe('handoff on an in-process cluster', () => {
     expect(await problems(cluster, acked)).toEqual([]);
     expect(await countEntries(cluster.node('n1'), partitionDataRange(0))).toBe(0);
     expect(cluster.errors.filter((e) => !/not pending|unreachable|retry later|has not recorded/.test(e))).toEqual([]);
+  }, 60_000);
+});
+
+describe('aborting a membership change on an in-process cluster', () => {
+  test('a joiner that died mid-stream blocks other changes until an abort; after it nothing is lost, the receivers drop what they got, and the next change completes', async () => {
+    const cluster = new MemoryCluster({ nodes: 3, partitionCount: Q, replicationFactor: N, seed: 17, handoff: true, handoffBytesPerSecondMax: 2000, handoffBatchKeysMax: 10 });
+    await cluster.start();
+    const acked: Acked = new Map();
+    for (let i = 0; i < 200; i++) await write(cluster.nodes[i % 3]!, acked, `k${i}`, `v0-${i}`);
+    const n4 = await cluster.addNode('n4');
+    for (let step = 0; step < 100 && n4.handoff.view().every((t) => (t.keysDone ?? 0) === 0); step++) await cluster.advance(100);
+    expect(n4.handoff.view().some((t) => t.role === 'receiving' && (t.keysDone ?? 0) > 0)).toBe(true);
+    // n4 dies for good in the middle of its transfers: the change can never finish.
+    cluster.network.isolate(n4.peerUrl);
+    const gone = new Set(['n4']);
+    await writeThroughChange(cluster, acked, 'stuck', { stepsMax: 20, gone });
+    expect(cluster.node('n1').membership.ring().pending).toBeDefined();
+    await expect(cluster.node('n3').membership.leave('n3')).rejects.toThrow(/membership change is in progress/);
+
+    // Asked on a node that is not the claimant: it passes the abort on to the claimant (n1).
+    const { aborted, ring } = await cluster.node('n2').membership.abort();
+    expect(aborted).toMatchObject({ joining: ['n4'], leaving: [] });
+    expect([ring.pending, ring.members.find((m) => m.id === 'n4')?.state]).toEqual([undefined, 'left']);
+    expect(await cluster.node('n2').membership.abort()).toMatchObject({ aborted: undefined });
+    await cluster.advance(10_000);
+    expect(await problems(cluster, acked, gone)).toEqual([]);
+
+    // The next change goes ahead, with writes during it, and completes.
+    const n5 = await cluster.addNode('n5');
+    await writeThroughChange(cluster, acked, 'after', { gone });
+    for (let waitedMs = 0; waitedMs < 120_000 && cluster.nodes.some((n) => !gone.has(n.id) && n.membership.ring().pending !== undefined); waitedMs += 250) await cluster.advance(250);
+    await cluster.advance(10_000);
+    expect(n5.membership.ring().members.find((m) => m.id === 'n5')?.state).toBe('normal');
+    expect(await problems(cluster, acked, gone)).toEqual([]);
+  }, 60_000);
+
+  test('an aborted leave: the leaver is a normal owner again and the nodes that received its partitions drop them', async () => {
+    const cluster = new MemoryCluster({ nodes: 4, partitionCount: Q, replicationFactor: N, seed: 23, handoff: true, handoffBytesPerSecondMax: 2000, handoffBatchKeysMax: 10 });
+    await cluster.start();
+    const acked: Acked = new Map();
+    for (let i = 0; i < 200; i++) await write(cluster.nodes[i % 4]!, acked, `k${i}`, `v0-${i}`);
+    const planBefore = cluster.node('n1').membership.ring().plan;
+    await cluster.node('n1').membership.leave('n3');
+    await writeThroughChange(cluster, acked, 'leaving', { stepsMax: 15 });
+    const received = cluster.nodes.reduce((sum, n) => sum + n.handoff.view().filter((t) => t.role === 'receiving' && (t.keysDone ?? 0) > 0).length, 0);
+    expect(received).toBeGreaterThan(0);
+    const { aborted } = await cluster.node('n1').membership.abort();
+    expect(aborted).toMatchObject({ joining: [], leaving: ['n3'] });
+    await cluster.advance(10_000);
+    const ring = cluster.node('n4').membership.ring();
+    expect([ring.members.find((m) => m.id === 'n3')?.state, ring.plan]).toEqual(['normal', planBefore]);
+    expect(await problems(cluster, acked)).toEqual([]);
+  }, 60_000);
+});
+
+describe('handoff and corrupt stored objects', () => {
+  test('a sender skips corrupt copies instead of stalling the transfer; the keys stay readable from the other replicas', async () => {
+    const cluster = new MemoryCluster({ nodes: 3, partitionCount: Q, replicationFactor: N, seed: 11, handoff: true, handoffBatchKeysMax: 10 });
+    await cluster.start();
+    const acked: Acked = new Map();
+    for (let i = 0; i < 60; i++) await write(cluster.nodes[i % 3]!, acked, `c${i}`, `v-${i}`);
+    // Flip the last (checksum) byte of every object n1 stores: every batch n1 sends would fail.
+    const n1 = cluster.node('n1');
+    let corrupted = 0;
+    for (let p = 0; p < Q; p++) {
+      for await (const [rawKey, value] of n1.engine.scan({ ...partitionDataRange(p), limit: 10_000 })) {
+        const bad = Uint8Array.from(value);
+        bad[bad.length - 1]! ^= 0xff;
+        await n1.engine.put(rawKey, bad);
+        corrupted++;
+      }
+    }
+    expect(corrupted).toBeGreaterThan(0);
+    await cluster.addNode('n4');
+    expect(await cluster.untilNoChangePending(60_000)).toBe(true);
+    expect(cluster.errors.some((e) => /skipped a corrupt stored object/.test(e))).toBe(true);
+    for (const [key, v] of acked) {
+      const read = await cluster.node('n2').coordinator.get({ bucket: 'b', key, read: { r: 2, pr: 0 }, consistent: false, conflictMode: 'siblings' });
+      expect((read?.siblings ?? []).map((s) => Buffer.from(s.value).toString())).toContain(v);
+    }
   }, 60_000);
 });

@@ -7,15 +7,23 @@
  * stamp differs and the hint stays for the next round.
  *
  * Bounds: at most `batchSize` hints per target per round, `hintsPerSecondMax` overall, and
- * exponential back-off per target after a failure.
+ * exponential back-off per target after a failure. Each batch also asks the node's background
+ * budget first (backgroundBudget.ts), so delivery waits while clients keep the node busy.
+ *
+ * A hinted copy that fails its checksum can never be delivered: its hint is removed like a
+ * delivered one (and the copy with it when this node does not own the key), and the owner gets
+ * the key from the other replicas by read repair or anti-entropy. Otherwise one bad record would
+ * stop every later hint for that target.
  */
 import { partitionOf, preferenceList } from '../core/partition';
 import { activeMembers } from '../core/ring';
 import type { StorageEngine } from '../storage/engine';
 import { decodeHintKey, hintRangeForTarget } from '../storage/keys';
-import { encodeObject } from '../storage/objectCodec';
+import type { VersionedObject } from '../core/version';
+import { CorruptObjectError, encodeObject } from '../storage/objectCodec';
 import type { ObjectStore } from '../storage/objectStore';
 import type { PeerTransport } from '../transport/peerClient';
+import { ALWAYS_ADMIT, type BackgroundAdmission } from './backgroundBudget';
 import type { Membership } from './membership';
 import { every, type Runtime } from './runtime';
 
@@ -25,6 +33,8 @@ export interface HintOptions {
   readonly hintsPerSecondMax: number;
   readonly timeoutMs: number;
   readonly backoffMaxMs: number;
+  /** Asked before each batch; absent: never wait. */
+  readonly budget?: BackgroundAdmission;
 }
 
 export interface HintMetrics {
@@ -73,10 +83,13 @@ export class HintDeliverer {
       const range = hintRangeForTarget(member.id);
       const waiting = await this.engine.count(range);
       total += waiting;
-      if (waiting === 0 || budget <= 0 || !this.membership.isUp(member.id) || this.backingOff(member.id)) continue;
+      // A target that left the ring owns nothing any more: its hinted writes go to the key's
+      // current primaries instead, so a write a stand-in took for it is not stranded.
+      const left = member.state === 'left';
+      if (waiting === 0 || budget <= 0 || (!left && !this.membership.isUp(member.id)) || this.backingOff(member.id)) continue;
       const limit = Math.min(this.options.batchSize, budget);
       try {
-        const delivered = await this.deliverBatch(member.id, member.peerUrl, limit);
+        const delivered = await this.deliverBatch(member.id, left ? undefined : member.peerUrl, limit);
         budget -= delivered;
         total -= delivered;
         this.metrics.delivered(delivered);
@@ -91,21 +104,32 @@ export class HintDeliverer {
     this.metrics.backlog(total);
   }
 
-  private async deliverBatch(target: string, peerUrl: string, limit: number): Promise<number> {
+  /**
+   * Delivers up to `limit` hints of `target`: to its `peerUrl`, or, for a target that left (no
+   * peerUrl), to every current primary of each key other than this node, all of which must be up.
+   */
+  private async deliverBatch(target: string, peerUrl: string | undefined, limit: number): Promise<number> {
     const ring = this.membership.ring();
     const members = activeMembers(ring).map((m) => m.id);
+    const destinations = (partition: number, bucket: string, key: string): string[] => {
+      if (peerUrl !== undefined) return [peerUrl];
+      const primaries = preferenceList(ring.plan, partitionOf(bucket, key, ring.partitionCount), members).primaries.filter((id) => id !== this.membership.selfId);
+      const down = primaries.filter((id) => !this.membership.isUp(id));
+      if (down.length > 0) throw new Error(`the current owners ${down.join(', ')} of a hint for ${target}, which left, are down`);
+      return primaries.map((id) => ring.members.find((m) => m.id === id)!.peerUrl);
+    };
     let delivered = 0;
     let actorRenewed = false;
+    // One admission per batch, before the scan: waiting inside it would hold a storage iterator open.
+    await (this.options.budget ?? ALWAYS_ADMIT).admit('hints');
     for await (const [rawKey, stamp] of this.engine.scan({ ...hintRangeForTarget(target), limit })) {
       const hint = decodeHintKey(rawKey);
-      const object = await this.store.read(hint.partition, hint.bucket, hint.key);
+      const object = await this.readHinted(hint.partition, hint.bucket, hint.key);
       if (object !== undefined) {
-        await this.transport.call(
-          peerUrl,
-          'replicate',
-          { partition: hint.partition, bucket: hint.bucket, key: hint.key, object: encodeObject(object), sync: true },
-          this.options.timeoutMs,
-        );
+        const encoded = encodeObject(object);
+        for (const url of destinations(hint.partition, hint.bucket, hint.key)) {
+          await this.transport.call(url, 'replicate', { partition: hint.partition, bucket: hint.bucket, key: hint.key, object: encoded, sync: true }, this.options.timeoutMs);
+        }
       }
       const owned = preferenceList(ring.plan, partitionOf(hint.bucket, hint.key, ring.partitionCount), members).primaries.includes(this.membership.selfId);
       // Dots must never repeat. Once this node forgot its copy of a key it may later coordinate
@@ -124,6 +148,16 @@ export class HintDeliverer {
       delivered++;
     }
     return delivered;
+  }
+
+  /** The hinted copy, or undefined when it is gone or failed its checksum (see the module comment). */
+  private async readHinted(partition: number, bucket: string, key: string): Promise<VersionedObject | undefined> {
+    try {
+      return await this.store.read(partition, bucket, key);
+    } catch (error) {
+      if (error instanceof CorruptObjectError) return undefined;
+      throw error;
+    }
   }
 
   private backingOff(target: string): boolean {

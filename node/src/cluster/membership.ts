@@ -13,7 +13,7 @@
  */
 import { DEFAULT_PHI_OPTIONS, PhiAccrualDetector, type PhiOptions } from '../core/phi';
 import { activeMembers, addMember, claimant, compareDigests, createRing, findMember, mergeRings, ownershipShares, removeMember, ringDigest, setBucketProps, type BucketProps, type Member, type RingChange, type RingState } from '../core/ring';
-import { beginJoin, beginLeave, completeTransfer } from '../core/transition';
+import { abortChange, beginJoin, beginLeave, completeTransfer, isChangePendingMessage, type AbortedChange } from '../core/transition';
 import type { StorageEngine } from '../storage/engine';
 import { metaKey } from '../storage/keys';
 import { PeerCallError, type PeerTransport } from '../transport/peerClient';
@@ -58,9 +58,16 @@ const RING_META = 'ring';
 const PINGS_PER_ROUND_MAX = 32;
 /** Present once this node was admitted to a cluster (init or join): the operator's readiness gate. */
 const ADMITTED_META = 'admitted';
-/** How long an admin join or leave waits for a pending change to finish, and how often it asks. */
-const CHANGE_WAIT_MS = 60_000;
+/** How often an admin join or leave that may wait asks again whether the pending change is done. */
 const CHANGE_POLL_MS = 250;
+/** The longest wait an admin join or leave may ask for (`waitMs`). */
+export const CHANGE_WAIT_MS_MAX = 300_000;
+
+/** How long an admin join or leave waits while another membership change is pending. */
+export interface ChangeWaitOptions {
+  /** 0 (the default): refuse at once with MEMBERSHIP_CONFLICT; at most CHANGE_WAIT_MS_MAX. */
+  readonly waitMs?: number;
+}
 
 export class Membership {
   private current!: RingState;
@@ -204,11 +211,15 @@ export class Membership {
 
   // ---- admin operations ----
 
-  /** Joins the cluster that `seedPeerUrl` belongs to; this node's own ring is replaced. */
-  async join(seedPeerUrl: string): Promise<RingState> {
+  /**
+   * Joins the cluster that `seedPeerUrl` belongs to; this node's own ring is replaced. A node that
+   * left (or whose join was aborted) keeps that ring and is refused: its data directory may hold
+   * stale copies, so it joins again only when started with an empty one (as a new life of its id).
+   */
+  async join(seedPeerUrl: string, wait: ChangeWaitOptions = {}): Promise<RingState> {
     if (activeMembers(this.current).length > 1) throw new MembershipError('MEMBERSHIP_CONFLICT', `${this.selfId} is already in a cluster; leave it first`);
     const request = { member: this.options.self, partitionCount: this.options.partitionCount, replicationFactor: this.options.replicationFactor };
-    const ring = await this.whileChangePending(async () => (await this.transport.call(seedPeerUrl, 'join', request, this.options.peerTimeoutMs)).ring);
+    const ring = await this.whileChangePending(async () => (await this.transport.call(seedPeerUrl, 'join', request, this.options.peerTimeoutMs)).ring, wait);
     if (ring.partitionCount !== this.options.partitionCount || ring.replicationFactor !== this.options.replicationFactor) {
       throw new MembershipError('MEMBERSHIP_CONFLICT', `the seed's cluster has Q=${ring.partitionCount} N=${ring.replicationFactor}, this node Q=${this.options.partitionCount} N=${this.options.replicationFactor}`);
     }
@@ -239,23 +250,49 @@ export class Membership {
     this.admittedFlag = true;
   }
 
-  async leave(id: string): Promise<RingState> {
-    return this.whileChangePending(() => this.handleLeave(id));
+  async leave(id: string, wait: ChangeWaitOptions = {}): Promise<RingState> {
+    return this.whileChangePending(() => this.handleLeave(id), wait);
   }
 
   /**
-   * With handoff one membership change runs at a time. An admin join or leave that arrives
-   * while another streams waits for it (polling, at most CHANGE_WAIT_MS) instead of failing,
-   * so "join n2, join n3" scripts keep working; other conflicts fail at once.
+   * Drops the pending membership change (core/transition.ts abortChange) at the claimant, for a
+   * change whose sender or receiver is gone for good. Without a pending change nothing changes
+   * and `aborted` is undefined. `forwarded`: the call came from another node, which already
+   * took this node for the claimant, so it is not passed on again.
    */
-  private async whileChangePending<T>(attempt: () => Promise<T>): Promise<T> {
-    const deadlineMs = this.runtime.nowMs() + CHANGE_WAIT_MS;
+  async abort(forwarded = false): Promise<{ ring: RingState; aborted: AbortedChange | undefined }> {
+    const claimantId = claimant(this.current);
+    if (claimantId !== undefined && claimantId !== this.selfId) {
+      if (forwarded) throw new MembershipError('QUORUM_UNAVAILABLE', `${this.selfId} is not the claimant in ring version ${this.current.version}; retry later`);
+      const target = findMember(this.current, claimantId)!;
+      const answer = await this.transport.call(target.peerUrl, 'abort', {}, this.options.peerTimeoutMs);
+      await this.absorb(answer.ring);
+      return { ring: this.current, aborted: answer.aborted ?? undefined };
+    }
+    return this.serially(async () => {
+      const { ring, aborted } = abortChange(this.current);
+      if (aborted !== undefined) await this.adopt(ring);
+      return { ring: this.current, aborted };
+    });
+  }
+
+  /**
+   * With handoff one membership change runs at a time. An admin join or leave that arrives while
+   * another streams is refused at once, or, when the caller asked for it (`waitMs`), retried
+   * until that change is done or the wait is over. Either way the refusal is a
+   * MEMBERSHIP_CONFLICT whose message says a change is in progress (the API adds Retry-After),
+   * also when it came back from the claimant through another node as a peer error.
+   */
+  private async whileChangePending<T>(attempt: () => Promise<T>, wait: ChangeWaitOptions): Promise<T> {
+    const waitMs = Math.min(Math.max(0, wait.waitMs ?? 0), CHANGE_WAIT_MS_MAX);
+    const deadlineMs = this.runtime.nowMs() + waitMs;
     for (;;) {
       try {
         return await attempt();
       } catch (error) {
-        const pending = error instanceof Error && /membership change is in progress/.test(error.message);
-        if (!pending || this.options.handoff !== true || this.runtime.nowMs() >= deadlineMs) throw error;
+        const message = error instanceof Error ? error.message : String(error);
+        if (!isChangePendingMessage(message)) throw error;
+        if (this.options.handoff !== true || this.runtime.nowMs() >= deadlineMs) throw new MembershipError('MEMBERSHIP_CONFLICT', message);
         await new Promise<void>((resolve) => this.runtime.schedule(resolve, CHANGE_POLL_MS));
       }
     }
@@ -318,9 +355,11 @@ export class Membership {
     return me !== undefined && me.state !== 'left' && (me.clientUrl !== this.options.self.clientUrl || me.peerUrl !== this.options.self.peerUrl);
   }
 
-  /** After a restart on new addresses, a one-member ring is updated here; a larger one by the claimant. */
+  /** After a restart on new addresses: the claimant (or a lone node) updates its own entry here. */
   private async refreshSelfAddress(): Promise<void> {
-    if (!this.addressStale() || activeMembers(this.current).length !== 1) return;
+    // The claimant is the one node that changes the ring, so it records its own new address; any
+    // other node must ask the claimant (announceAddress), which it can reach at its old address.
+    if (!this.addressStale() || (activeMembers(this.current).length !== 1 && claimant(this.current) !== this.selfId)) return;
     const change = addMember(this.current, this.options.self);
     if (change.ok) await this.adopt(change.ring);
   }

@@ -67,5 +67,9 @@ export function buildPeerHandlers(
     handoffBatch: (r) => handoff.handoffBatch(r),
     handoffStatus: (r) => handoff.handoffStatus(r),
     handoffDone: async (r) => ({ ring: await membership.handleHandoffDone(r.transferId, true) }),
+    abort: async () => {
+      const { ring, aborted } = await membership.abort(true);
+      return { ring, aborted: aborted ?? null };
+    },
   };
 }

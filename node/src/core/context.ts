@@ -30,6 +30,7 @@ export function encodeContext(vector: VersionVector): Uint8Array {
   for (const node of nodes) {
     const id = utf8Encoder.encode(node);
     if (id.length === 0 || id.length > NODE_ID_BYTES_MAX) throw new RangeError(`node id length ${id.length} out of range`);
+    if (node === '__proto__') throw new RangeError('reserved node id');
     writeVarint(bytes, id.length);
     for (const b of id) bytes.push(b);
     writeVarint(bytes, vector[node]!);
@@ -50,6 +51,9 @@ export function decodeContext(bytes: Uint8Array): VersionVector {
     if (idLength === 0 || idLength > NODE_ID_BYTES_MAX) throw new ContextDecodeError('bad node id length');
     const node = reader.utf8(idLength);
     if (previous !== undefined && node <= previous) throw new ContextDecodeError('node ids not strictly ascending');
+    // Vectors are plain objects, where this one key would set the prototype instead of an entry.
+    // No actor is called that (node ids start with a letter or digit), so it is refused.
+    if (node === '__proto__') throw new ContextDecodeError('reserved node id');
     const counter = reader.varint();
     if (counter < 1) throw new ContextDecodeError('counter must be positive');
     vector[node] = counter;

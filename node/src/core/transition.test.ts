@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { addMember, createRing, type RingState } from './ring';
-import { beginJoin, beginLeave, completeTransfer, incomingOwners, mayDropPartition, waitingTransfers } from './transition';
+import { abortChange, beginJoin, beginLeave, completeTransfer, incomingOwners, isChangePendingMessage, mayDropPartition, waitingTransfers } from './transition';
 
 const member = (id: string) => ({ id, clientUrl: `http://${id}:1`, peerUrl: `http://${id}:2` });
 
@@ -30,6 +30,10 @@ function checkCommitted(ring: RingState): void {
     expect(new Set(list).size).toBe(width);
     for (const id of list) expect(owners).toContain(id);
   }
+}
+
+function activeOf(ring: RingState): number {
+  return ring.members.filter((m) => m.state !== 'left').length;
 }
 
 function slots(ring: RingState): Set<string> {
@@ -87,6 +91,40 @@ describe('membership transitions with handoff', () => {
     const once = must(completeTransfer(ring, id));
     expect(must(completeTransfer(once, id))).toBe(once);
     expect(must(completeTransfer(once, 'nope'))).toBe(once);
+  });
+
+  it('a refusal because a change is pending is recognisable by its message; others are not', () => {
+    const ring = must(beginJoin(ringOf(3, 16, 3), member('n4')));
+    const refused = beginLeave(ring, 'n2');
+    expect(!refused.ok && isChangePendingMessage(refused.message)).toBe(true);
+    const last = beginLeave(ringOf(1, 16, 3), 'n1');
+    expect(!last.ok && isChangePendingMessage(last.message)).toBe(false);
+  });
+
+  it('an abort, at any point of a change, restores the committed plan with no member in between: joiners left, leavers normal', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 5 }), fc.constantFrom(8, 16), fc.integer({ min: 1, max: 3 }), fc.boolean(), fc.nat(), (count, q, n, join, done) => {
+        const before = ringOf(count, q, n);
+        const changing = must(join ? beginJoin(before, member('n9')) : beginLeave(before, `n${(done % count) + 1}`));
+        if (changing.pending === undefined) return;
+        // Some transfers finished already (but not all: the last one would commit).
+        const ids = waitingTransfers(changing).map((t) => t.id);
+        let partial = changing;
+        for (const id of ids.slice(0, done % ids.length)) partial = must(completeTransfer(partial, id));
+        const { ring: aborted, aborted: what } = abortChange(partial);
+        expect(aborted.pending).toBeUndefined();
+        expect(aborted.plan).toEqual(before.plan);
+        expect(aborted.version).toBe(partial.version + 1);
+        expect(aborted.members.filter((m) => m.state === 'joining' || m.state === 'leaving')).toEqual([]);
+        expect(what).toEqual({ joining: join ? ['n9'] : [], leaving: join ? [] : [changing.members.find((m) => m.state === 'leaving')!.id], transfers: ids.length, transfersDone: done % ids.length });
+        if (join) expect(aborted.members.find((m) => m.id === 'n9')?.state).toBe('left');
+        // Whoever received a partition the committed plan does not give it may drop it again.
+        for (const t of changing.pending.transfers) expect(mayDropPartition(aborted, t.to, t.partition)).toBe(!before.plan.owners[t.partition]!.includes(t.to));
+        // The next change can begin, and an abort with nothing pending changes nothing.
+        expect(beginLeave(aborted, 'n1').ok || activeOf(aborted) === 1).toBe(true);
+        expect(abortChange(aborted)).toEqual({ ring: aborted, aborted: undefined });
+      }),
+    );
   });
 
   it('a receiver keeps its incoming partitions and an old owner may drop them only after commit', () => {

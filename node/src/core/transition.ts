@@ -42,11 +42,22 @@ function begin(ring: RingState, members: Member[]): RingChange {
   return { ok: true, ring: transfers.length === 0 ? commit(next) : next };
 }
 
+/**
+ * How a refusal because another change is pending begins. The API recognises it (also when it
+ * comes back from the claimant as a peer error) to add Retry-After: it is the one conflict that
+ * goes away by itself.
+ */
+export const CHANGE_PENDING_MESSAGE_PREFIX = 'a membership change is in progress';
+
+export function isChangePendingMessage(message: string): boolean {
+  return message.startsWith(CHANGE_PENDING_MESSAGE_PREFIX);
+}
+
 /** The members change starts only when no other change is pending. */
 function busy(ring: RingState): RingChange | undefined {
   if (ring.pending === undefined) return undefined;
   const waiting = ring.pending.transfers.filter((t) => t.state === 'waiting').length;
-  return { ok: false, error: 'CHANGE_PENDING', message: `a membership change is in progress (${waiting} of ${ring.pending.transfers.length} transfers waiting); retry when it is done` };
+  return { ok: false, error: 'CHANGE_PENDING', message: `${CHANGE_PENDING_MESSAGE_PREFIX} (${waiting} of ${ring.pending.transfers.length} transfers waiting); retry when it is done` };
 }
 
 /** Adds a member as 'joining' (or updates a known member's addresses, which moves no data). */
@@ -85,6 +96,37 @@ export function completeTransfer(ring: RingState, transferId: string): RingChang
   const transfers = pending.transfers.map((t) => (t.id === transferId ? { ...t, state: 'done' as const } : t));
   const next: RingState = { ...ring, version: ring.version + 1, pending: { ...pending, transfers } };
   return { ok: true, ring: transfers.every((t) => t.state === 'done') ? commit(next) : next };
+}
+
+/** What an abort dropped: the members the change was about and how far its transfers had got. */
+export interface AbortedChange {
+  readonly joining: readonly NodeId[];
+  readonly leaving: readonly NodeId[];
+  readonly transfers: number;
+  readonly transfersDone: number;
+}
+
+/**
+ * Drops the pending change (an operator's way out when a sender or receiver is gone for good):
+ * the committed plan stays in force, leaving members are normal again, and joining members
+ * become left, as if their join had never been accepted (they drop what they received, and join
+ * again only when started with an empty data directory). Nothing is lost: until a commit the
+ * current owners receive every write and keep all their data; copies the incoming owners
+ * received are dropped by handoff cleanup, since the plan does not give them those partitions.
+ * Without a pending change this changes nothing.
+ */
+export function abortChange(ring: RingState): { ring: RingState; aborted: AbortedChange | undefined } {
+  const pending = ring.pending;
+  if (pending === undefined) return { ring, aborted: undefined };
+  const aborted: AbortedChange = {
+    joining: ring.members.filter((m) => m.state === 'joining').map((m) => m.id),
+    leaving: ring.members.filter((m) => m.state === 'leaving').map((m) => m.id),
+    transfers: pending.transfers.length,
+    transfersDone: pending.transfers.filter((t) => t.state === 'done').length,
+  };
+  const members = ring.members.map((m) => (m.state === 'joining' ? { ...m, state: 'left' as const } : m.state === 'leaving' ? { ...m, state: 'normal' as const } : m));
+  const { pending: _dropped, ...rest } = ring;
+  return { ring: { ...rest, version: ring.version + 1, members }, aborted };
 }
 
 /** The next plan takes effect: joiners become normal, leavers left. Same version as its input. */

@@ -83,6 +83,16 @@ export function encodeObject(object: VersionedObject): Uint8Array {
   return writer.bytes;
 }
 
+/**
+ * The cheap half of decodeObject: the format byte and the checksum. Code that passes stored bytes
+ * on without decoding them (handoff) uses it so corrupt bytes never leave the node.
+ */
+export function hasValidChecksum(bytes: Uint8Array): boolean {
+  if (bytes.length < 1 + CHECKSUM_BYTES || bytes[0] !== OBJECT_FORMAT_V1) return false;
+  const bodyEnd = bytes.length - CHECKSUM_BYTES;
+  return crc32(bytes.subarray(0, bodyEnd)) === new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(bodyEnd);
+}
+
 export function decodeObject(bytes: Uint8Array): VersionedObject {
   if (!(bytes instanceof Uint8Array)) throw new CorruptObjectError('not a byte array');
   if (bytes.length < 1 + CHECKSUM_BYTES) throw new CorruptObjectError(`truncated: ${bytes.length} bytes`);

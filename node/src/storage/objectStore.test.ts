@@ -7,7 +7,7 @@ import { StorageArgumentError, StorageClosedError, type StorageEngine } from './
 import { type EngineFactory, type EngineFixture, memoryEngineFactory, rocksDbEngineFactory } from './conformance';
 import { dataKey, hintKey, partitionDataRange } from './keys';
 import { CorruptObjectError, encodeObject } from './objectCodec';
-import { ObjectStore, OverloadedError, type StoredObject } from './objectStore';
+import { ObjectStore, OverloadedError, type CorruptObjectEvent, type StoredObject } from './objectStore';
 import type { VersionedObject } from '../core/version';
 
 const text = (value: string): Uint8Array => new TextEncoder().encode(value);
@@ -158,13 +158,37 @@ function describeObjectStore(name: string, factory: EngineFactory): void {
       expect(paged).toEqual(all.map((e) => `${e.bucket}/${e.key}`));
     });
 
-    test('a corrupt object ends a partition scan with CorruptObjectError', async () => {
-      await store.update(4, 'b', 'a', () => objectWith('ok'));
+    test('a partition scan skips corrupt objects, reports each, and still fills a limited page', async () => {
+      const events: CorruptObjectEvent[] = [];
+      store.onCorruptObject = (event) => events.push(event);
+      for (const key of ['a', 'c', 'e']) await store.update(4, 'b', key, () => objectWith(key));
       await engine.put(dataKey(4, 'b', 'b'), text('garbage'));
-      const scan = async (): Promise<void> => {
-        for await (const entry of store.scanPartition(4)) void entry;
+      await engine.put(dataKey(4, 'b', 'd'), encodeObject(objectWith('d')).subarray(0, 9));
+      const scan = async (limit?: number): Promise<string[]> => {
+        const keys: string[] = [];
+        for await (const entry of store.scanPartition(4, limit === undefined ? {} : { limit })) keys.push(entry.key);
+        return keys;
       };
-      await expect(scan()).rejects.toThrow(CorruptObjectError);
+      expect(await scan()).toEqual(['a', 'c', 'e']);
+      expect(events.map((e) => [e.partition, e.bucket, e.key, e.replaced])).toEqual([[4, 'b', 'b', false], [4, 'b', 'd', false]]);
+      // Two objects wanted: the page of two entries held a corrupt one, so the scan reads on.
+      expect(await scan(2)).toEqual(['a', 'c']);
+      expect(await scan(3)).toEqual(['a', 'c', 'e']);
+    });
+
+    test('read and update report a corrupt object; an update that replaces it says so', async () => {
+      const events: CorruptObjectEvent[] = [];
+      store.onCorruptObject = (event) => events.push(event);
+      await engine.put(dataKey(1, 'b', 'bad'), text('garbage'));
+      await expect(store.read(1, 'b', 'bad')).rejects.toThrow(CorruptObjectError);
+      await expect(store.update(1, 'b', 'bad', increment)).rejects.toThrow(CorruptObjectError);
+      await store.update(1, 'b', 'bad', () => objectWith('fresh'), { replaceCorrupt: true });
+      expect(events.map((e) => [e.key, e.replaced, e.reason])).toEqual([
+        ['bad', false, expect.stringMatching(/format byte/)],
+        ['bad', false, expect.stringMatching(/format byte/)],
+        ['bad', true, expect.stringMatching(/format byte/)],
+      ]);
+      expect(valueOf(await store.read(1, 'b', 'bad'))).toBe('fresh');
     });
 
     test('removeHint removes a hint only while it holds the given stamp', async () => {
@@ -188,6 +212,19 @@ function describeObjectStore(name: string, factory: EngineFactory): void {
       expect(await store.read(1, 'b', 'k')).toBeUndefined();
       expect(await engine.get(hintKey('n3', 1, 'b', 'k'))).toBeUndefined();
       expect(valueOf(await store.read(1, 'b', 'other'))).toBe('w');
+      expect(store.lockedKeyCount()).toBe(0);
+    });
+
+    test('removeIf deletes only the object its predicate approves, tells the observer, and leaves absent keys alone', async () => {
+      const changes: string[] = [];
+      store.onObjectChanged = (_p, _b, key, before, after) => changes.push(`${key}:${valueOf(before) ?? '-'}->${valueOf(after) ?? '-'}`);
+      await store.update(1, 'b', 'k', () => objectWith('v'));
+      expect(await store.removeIf(1, 'b', 'k', (current) => valueOf(current) === 'other')).toBe(false);
+      expect(valueOf(await store.read(1, 'b', 'k'))).toBe('v');
+      expect(await store.removeIf(1, 'b', 'k', (current) => valueOf(current) === 'v')).toBe(true);
+      expect(await store.read(1, 'b', 'k')).toBeUndefined();
+      expect(await store.removeIf(1, 'b', 'absent', () => true)).toBe(false);
+      expect(changes).toEqual(['k:-->v', 'k:v->-']);
       expect(store.lockedKeyCount()).toBe(0);
     });
 

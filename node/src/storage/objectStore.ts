@@ -7,6 +7,11 @@
  * Bounds: at most `maxLockWaiters` updates wait on one key (the next gets OverloadedError, which
  * the API answers with 503); a lock entry exists only while someone holds or waits for it.
  * Reads take no lock: a batch is atomic, so a read sees the object before or after an update.
+ *
+ * Corruption: stored bytes that fail their checksum or format check are never returned as data.
+ * `read` and `update` throw CorruptObjectError (an update with replaceCorrupt hands `mutate`
+ * undefined instead, so a repair can overwrite the bytes), a partition scan skips the entry, and
+ * every detection is reported to `onCorruptObject` (the node counts and logs it).
  */
 import { compareBytes, equalBytes, keySuccessor } from './bytes';
 import { StorageClosedError, type BatchOperation, type StorageEngine } from './engine';
@@ -52,6 +57,20 @@ export type Mutation = (current: VersionedObject | undefined) => VersionedObject
  */
 export type ObjectChangeObserver = (partition: number, bucket: string, key: string, before: VersionedObject | undefined, after: VersionedObject | undefined) => void;
 
+/** One detection of corrupt stored bytes. */
+export interface CorruptObjectEvent {
+  readonly partition: number;
+  readonly bucket: string;
+  readonly key: string;
+  readonly reason: string;
+  /**
+   * True when an update with replaceCorrupt is about to overwrite the bytes. The node takes a new
+   * actor id first: the lost object may have held dots of its current id that no other replica
+   * has, and a new dot must never reuse one of them.
+   */
+  readonly replaced: boolean;
+}
+
 export interface StoredObject {
   readonly partition: number;
   readonly bucket: string;
@@ -68,6 +87,8 @@ export class ObjectStore {
   private drained: (() => void) | undefined;
   /** Set by the wiring (anti-entropy); undefined means nobody listens. */
   onObjectChanged: ObjectChangeObserver | undefined;
+  /** Set by the wiring (metrics, log, actor id); called for every corrupt object found. It must not throw. */
+  onCorruptObject: ((event: CorruptObjectEvent) => void) | undefined;
 
   constructor(
     private readonly engine: StorageEngine,
@@ -83,7 +104,7 @@ export class ObjectStore {
   async read(partition: number, bucket: string, key: string): Promise<VersionedObject | undefined> {
     const rawKey = dataKey(partition, bucket, key);
     const bytes = await this.engine.get(rawKey);
-    return bytes === undefined ? undefined : decodeStored(bytes, rawKey);
+    return bytes === undefined ? undefined : this.decodeReported(bytes, rawKey, false);
   }
 
   /** The encoded object as stored (checksum included), e.g. to send to a peer as is. */
@@ -103,7 +124,7 @@ export class ObjectStore {
       const bytes = await this.engine.get(rawKey);
       let current: VersionedObject | undefined;
       try {
-        current = bytes === undefined ? undefined : decodeStored(bytes, rawKey);
+        current = bytes === undefined ? undefined : this.decodeReported(bytes, rawKey, options.replaceCorrupt === true);
       } catch (error) {
         if (!(error instanceof CorruptObjectError && options.replaceCorrupt === true)) throw error;
       }
@@ -118,8 +139,9 @@ export class ObjectStore {
 
   /**
    * The objects of one partition in key order, starting after `after` (a rawKey from an earlier
-   * scan) and stopping after `limit` objects. A corrupt object ends the scan with
-   * CorruptObjectError naming its key.
+   * scan) and stopping after `limit` entries. A corrupt object is skipped (and reported), so a
+   * scan, and the hash tree built from it, sees the key as missing until a repair replaces it.
+   * `limit` counts objects yielded, not entries skipped.
    */
   scanPartition(partition: number, options: { limit?: number; after?: Uint8Array } = {}): AsyncIterable<StoredObject> {
     this.assertOpen();
@@ -129,8 +151,7 @@ export class ObjectStore {
       const resume = keySuccessor(options.after);
       if (compareBytes(resume, gte) > 0) gte = resume;
     }
-    const entries = this.engine.scan({ gte, lt: range.lt, limit: options.limit });
-    return decodeEntries(entries);
+    return this.scanObjects(gte, range.lt, options.limit);
   }
 
   /**
@@ -156,6 +177,25 @@ export class ObjectStore {
       await this.engine.batch(operations);
       if (dropCopy && before !== undefined) observer?.(partition, bucket, key, before, undefined);
       return dropCopy;
+    });
+  }
+
+  /**
+   * Deletes the key's object, under its lock, when `approve` accepts the object stored now
+   * (tombstone reaping: only the exact tombstone every replica confirmed may go, not a newer
+   * write that arrived meanwhile). Not synced: a delete lost in a crash only brings the
+   * tombstone back, to be reaped again. Resolves to true when the object was deleted.
+   */
+  async removeIf(partition: number, bucket: string, key: string, approve: (current: VersionedObject) => boolean): Promise<boolean> {
+    const rawKey = dataKey(partition, bucket, key);
+    return this.withKeyLock(rawKey, async () => {
+      const bytes = await this.engine.get(rawKey);
+      if (bytes === undefined) return false;
+      const current = decodeStored(bytes, rawKey);
+      if (!approve(current)) return false;
+      await this.engine.batch([{ type: 'del', key: rawKey }]);
+      this.onObjectChanged?.(partition, bucket, key, current, undefined);
+      return true;
     });
   }
 
@@ -222,15 +262,59 @@ export class ObjectStore {
     }
   }
 
+  /** decodeStored, reporting a corrupt object before the error goes on. */
+  private decodeReported(bytes: Uint8Array, rawKey: Uint8Array, replaced: boolean): VersionedObject {
+    try {
+      return decodeStored(bytes, rawKey);
+    } catch (error) {
+      if (error instanceof CorruptObjectError) this.reportCorrupt(rawKey, error, replaced);
+      throw error;
+    }
+  }
+
+  private reportCorrupt(rawKey: Uint8Array, error: CorruptObjectError, replaced: boolean): void {
+    const observer = this.onCorruptObject;
+    if (observer === undefined) return;
+    const { partition, bucket, key } = decodeDataKey(rawKey);
+    observer({ partition, bucket, key, reason: error.reason, replaced });
+  }
+
+  /**
+   * Objects in [gte, lt), at most `limit`. Each engine page asks for as many entries as objects
+   * are still wanted; when a page had to skip corrupt entries, the next page starts after its
+   * last key and asks for the shortfall. Bounded: every page advances through the range, and
+   * only a page that skipped something and filled its limit leads to another one.
+   */
+  private async *scanObjects(gte: Uint8Array, lt: Uint8Array, limit: number | undefined): AsyncGenerator<StoredObject> {
+    let from = gte;
+    let remaining = limit;
+    for (;;) {
+      let seen = 0;
+      let skipped = 0;
+      let last: Uint8Array | undefined;
+      for await (const [rawKey, value] of this.engine.scan({ gte: from, lt, limit: remaining })) {
+        seen++;
+        last = rawKey;
+        const { partition, bucket, key } = decodeDataKey(rawKey);
+        let object: VersionedObject;
+        try {
+          object = decodeStored(value, rawKey);
+        } catch (error) {
+          if (!(error instanceof CorruptObjectError)) throw error;
+          this.reportCorrupt(rawKey, error, false);
+          skipped++;
+          continue;
+        }
+        yield { partition, bucket, key, object, rawKey };
+      }
+      if (remaining === undefined || skipped === 0 || last === undefined || seen < remaining) return;
+      remaining = skipped;
+      from = keySuccessor(last);
+    }
+  }
+
   private assertOpen(): void {
     if (this.isClosed) throw new StorageClosedError('object store');
-  }
-}
-
-async function* decodeEntries(entries: AsyncIterable<[Uint8Array, Uint8Array]>): AsyncGenerator<StoredObject> {
-  for await (const [rawKey, value] of entries) {
-    const { partition, bucket, key } = decodeDataKey(rawKey);
-    yield { partition, bucket, key, object: decodeStored(value, rawKey), rawKey };
   }
 }
 

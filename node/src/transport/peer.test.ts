@@ -32,6 +32,7 @@ const handlers: PeerHandlers = {
   handoffBatch: async (r) => ({ cursor: r.cursor }),
   handoffStatus: async () => ({ cursor: null }),
   handoffDone: async () => ({ ring }),
+  abort: async () => ({ ring, aborted: { joining: ['n1'], leaving: [], transfers: 3, transfersDone: 1 } }),
 };
 
 async function start(peerSecret?: string): Promise<{ app: FastifyInstance; url: string }> {
@@ -64,6 +65,10 @@ describe('peer transport over loopback', () => {
     expect((await client.call(server.url, 'read', { partition: 1, bucket: 'b', key: 'missing' }, 1000)).object).toBeNull();
     expect((await client.call(server.url, 'gossip', { ring }, 1000)).ring).toEqual(ring);
     expect(await client.call(server.url, 'gossip', { digest: ringDigest(ring) }, 1000)).toEqual({ digest: ringDigest(ring) });
+    expect(await client.call(server.url, 'abort', {}, 1000)).toEqual({ ring, aborted: { joining: ['n1'], leaving: [], transfers: 3, transfersDone: 1 } });
+    // An aborted change names members of the ring it comes with, nothing else.
+    expect(() => decodeResponse.abort(unpackMessage(packMessage({ ring, aborted: { joining: [7], leaving: [], transfers: 0, transfersDone: 0 } })))).toThrow(PeerDecodeError);
+    expect(() => decodeResponse.abort(unpackMessage(packMessage({ ring, aborted: { joining: ['n9'], leaving: [], transfers: 0, transfersDone: 0 } })))).toThrow(PeerDecodeError);
   });
 
   test('calls made together travel as one batch; each gets its own result, and one failure fails only itself', async () => {
@@ -102,9 +107,41 @@ describe('peer transport over loopback', () => {
     try {
       await expect(client.call(guarded.url, 'ping', { from: 'x' }, 1000)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
       expect((await withSecret.call(guarded.url, 'ping', { from: 'x' }, 1000)).id).toBe('pong-x');
+      // Wrong secrets of the same length, shorter and longer are all refused alike.
+      for (const wrong of ['s3creT', 's3cre', 's3cret-and-more']) {
+        const other = new HttpPeerTransport({ connectionsPerPeer: 1, inFlightPerPeerMax: 10, poolsMax: 10, peerSecret: wrong });
+        await expect(other.call(guarded.url, 'ping', { from: 'x' }, 1000)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+        await other.close();
+      }
     } finally {
       await withSecret.close();
       await guarded.app.close();
+    }
+  });
+
+  test('past its in-flight bound the peer port answers 503 OVERLOADED with Retry-After; a batch counts each of its calls', async () => {
+    const release: (() => void)[] = [];
+    const blocking = buildPeerServer({
+      handlers: { ...handlers, read: () => new Promise((resolve) => release.push(() => resolve({ object: null }))) },
+      describeError: () => ({ status: 500, code: 'INTERNAL', message: 'x' }),
+      bodyLimitBytes: 1 << 20,
+      inFlightMax: 3,
+    });
+    const url = await blocking.listen({ host: '127.0.0.1', port: 0 });
+    const post = (path: string, body: unknown) => fetch(`${url}/peer/v1/${path}`, { method: 'POST', headers: { 'content-type': 'application/msgpack' }, body: packMessage(body) });
+    try {
+      const read = { partition: 1, bucket: 'b', key: 'k' };
+      const held = post('batch', { calls: [{ method: 'read', request: read }, { method: 'read', request: read }] });
+      for (let i = 0; i < 100 && release.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      // Two calls in flight: a batch of two more would pass the bound of three, one more call fits.
+      const refused = await post('batch', { calls: [{ method: 'read', request: read }, { method: 'read', request: read }] });
+      expect([refused.status, refused.headers.get('retry-after'), (unpackMessage(Buffer.from(await refused.arrayBuffer())) as { code: string }).code]).toEqual([503, '1', 'OVERLOADED']);
+      const admitted = post('read', read);
+      for (let i = 0; i < 100 && release.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+      for (const r of release) r();
+      expect([(await held).status, (await admitted).status]).toEqual([200, 200]);
+    } finally {
+      await blocking.close();
     }
   });
 });

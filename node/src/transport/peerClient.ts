@@ -44,6 +44,12 @@ export interface PeerClientOptions {
   readonly peerSecret?: string;
   /** Pools for peers not called for this long are closed; bounds the pool map. */
   readonly poolsMax: number;
+  /**
+   * Call every peer over HTTPS (the cluster runs peer TLS), whatever scheme its URL names, so a
+   * seed given as "host:port" works too. `ca`: PEM bundle peer certificates must chain to
+   * (default: the system CAs). Host names are verified as usual.
+   */
+  readonly tls?: { readonly ca?: Buffer };
 }
 
 export const DEFAULT_PEER_CLIENT_OPTIONS: PeerClientOptions = { connectionsPerPeer: 16, inFlightPerPeerMax: 2048, poolsMax: 1024 };
@@ -172,7 +178,15 @@ export class HttpPeerTransport implements PeerTransport {
     let entry = this.pools.get(peerUrl);
     if (entry === undefined) {
       if (this.pools.size >= this.options.poolsMax) this.evictIdlePool();
-      entry = { pool: new Pool(peerUrl, { connections: this.options.connectionsPerPeer, pipelining: 1, keepAliveTimeout: 30_000 }), inFlight: 0, pending: [] };
+      const tls = this.options.tls;
+      const origin = tls === undefined ? peerUrl : peerUrl.replace(/^http:/, 'https:');
+      const pool = new Pool(origin, {
+        connections: this.options.connectionsPerPeer,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        ...(tls?.ca === undefined ? {} : { connect: { ca: tls.ca } }),
+      });
+      entry = { pool, inFlight: 0, pending: [] };
       this.pools.set(peerUrl, entry);
     }
     return entry;

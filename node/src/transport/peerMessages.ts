@@ -6,6 +6,7 @@
 import { Packr } from 'msgpackr';
 import type { BucketProps, Member, MemberState, RingDigest, RingState } from '../core/ring';
 import { HASH_BYTES, TREE_DIMENSION_MAX, type KeyDigest } from '../core/tictac';
+import type { AbortedChange } from '../core/transition';
 import { decodeHandoffBatch, decodeHandoffStatus, decodePending, type HandoffBatchRequest, type HandoffStatusResponse } from './handoffMessages';
 import { PeerDecodeError, bool, bytes, int, optionalStr, record, str, type Fields } from './messageFields';
 
@@ -113,6 +114,8 @@ export interface PeerMethods {
   handoffBatch: { request: HandoffBatchRequest; response: HandoffStatusResponse };
   handoffStatus: { request: { transferId: string }; response: HandoffStatusResponse };
   handoffDone: { request: { transferId: string }; response: { ring: RingState } };
+  /** An admin abort of the pending membership change, applied by the claimant. */
+  abort: { request: Record<string, never>; response: { ring: RingState; aborted: AbortedChange | null } };
 }
 
 export type PeerMethod = keyof PeerMethods;
@@ -124,7 +127,7 @@ function decodeDigest(value: unknown): RingDigest {
   return { clusterId: str(f, 'clusterId', 64), version: int(f, 'version', 0, Number.MAX_SAFE_INTEGER), fingerprint: int(f, 'fingerprint', 0, 0xffff_ffff) };
 }
 
-export const PEER_METHODS: readonly PeerMethod[] = ['ping', 'replicate', 'read', 'coordinate', 'gossip', 'join', 'leave', 'bucketProps', 'aeTree', 'aeKeys', 'handoffBatch', 'handoffStatus', 'handoffDone'];
+export const PEER_METHODS: readonly PeerMethod[] = ['ping', 'replicate', 'read', 'coordinate', 'gossip', 'join', 'leave', 'bucketProps', 'aeTree', 'aeKeys', 'handoffBatch', 'handoffStatus', 'handoffDone', 'abort'];
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
@@ -265,6 +268,10 @@ export const decodeRequest: { [M in PeerMethod]: (value: unknown) => PeerRequest
   handoffBatch: decodeHandoffBatch,
   handoffStatus: (v) => ({ transferId: str(record(v, 'handoffStatus'), 'transferId', 600) }),
   handoffDone: (v) => ({ transferId: str(record(v, 'handoffDone'), 'transferId', 600) }),
+  abort: (v) => {
+    record(v, 'abort');
+    return {};
+  },
 };
 
 /** A list of at most `lengthMax` integers in 0..max. */
@@ -324,7 +331,23 @@ export const decodeResponse: { [M in PeerMethod]: (value: unknown) => PeerRespon
   handoffBatch: decodeHandoffStatus,
   handoffStatus: decodeHandoffStatus,
   handoffDone: (v) => ({ ring: decodeRing(record(v, 'handoffDone response').ring) }),
+  abort: (v) => {
+    const f = record(v, 'abort response');
+    const ring = decodeRing(f.ring);
+    return { ring, aborted: f.aborted === null || f.aborted === undefined ? null : decodeAbortedChange(f.aborted, new Set(ring.members.map((m) => m.id))) };
+  },
 };
+
+/** What an abort dropped; the members it names must be members of the ring it came with. */
+function decodeAbortedChange(value: unknown, members: ReadonlySet<string>): AbortedChange {
+  const f = record(value, 'aborted change');
+  const ids = (name: string): string[] => {
+    const list = f[name];
+    if (!Array.isArray(list) || list.length > members.size || list.some((id) => typeof id !== 'string' || !members.has(id))) throw new PeerDecodeError(`${name} must be a list of member ids`);
+    return list as string[];
+  };
+  return { joining: ids('joining'), leaving: ids('leaving'), transfers: int(f, 'transfers', 0, 65536 * 64), transfersDone: int(f, 'transfersDone', 0, 65536 * 64) };
+}
 
 /** Error body of a failed peer call: the same codes as the client API's catalogue. */
 export function decodePeerError(value: unknown): { code: string; message: string } {
