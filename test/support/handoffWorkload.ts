@@ -5,7 +5,7 @@
  * each step.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LocalCluster, getKey, http, putText, siblingTexts, waitFor } from './cluster';
+import { LocalCluster, getKey, http, putText, siblingTexts, valuesOf, waitFor } from './cluster';
 
 export interface WorkloadOptions {
   readonly bucket: string;
@@ -172,7 +172,12 @@ export async function waitSettled(cluster: LocalCluster, live: readonly string[]
       if (values.some((v) => newest.includes(v))) break;
       await new Promise((resolve) => setTimeout(resolve, STALE_READ_INTERVAL_MS));
     }
-    expect({ key, found: values.some((v) => newest.includes(v)) ? 'ok' : values }).toEqual({ key, found: 'ok' });
+    if (!values.some((v) => newest.includes(v))) {
+      // What every running node holds for the key, so a failure shows where the write went.
+      const held: Record<string, string[]> = {};
+      for (const node of cluster.running()) held[node.id] = valuesOf(await cluster.readReplica(node.id, bucket, key, partitions)).map((v) => v.slice(-24));
+      expect({ key, newest, read: values, held }).toEqual({ key, found: 'ok' });
+    }
   }
 }
 

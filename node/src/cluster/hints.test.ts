@@ -47,4 +47,32 @@ describe('hint delivery', () => {
       }
     }
   }, 60_000);
+
+  test('a joining node that stood in for a down primary keeps its copy when it delivers the hint before the join commits', async () => {
+    // A slow stream keeps the join pending while the hint is delivered.
+    const cluster = new MemoryCluster({ nodes: 3, partitionCount: Q, replicationFactor: 3, seed: 9, handoff: true, handoffBytesPerSecondMax: 500, handoffBatchKeysMax: 1 });
+    await cluster.start();
+    for (let i = 0; i < 40; i++) await cluster.nodes[i % 3]!.coordinator.put({ bucket: 'b', key: `pre${i}`, value: value('x'.repeat(200)), context: {}, write: { w: 2, dw: 0, pw: 0 }, conflictMode: 'siblings' });
+    const n4 = await cluster.addNode('n4');
+    const ring = n4.membership.ring();
+    expect(ring.pending).toBeDefined();
+    // A key n4 will own once the join commits; one of its current primaries (not the claimant) is cut off.
+    const key = Array.from({ length: 400 }, (_, i) => `j${i}`).find((k) => {
+      const partition = partitionOf('b', k, Q);
+      return ring.pending!.plan.owners[partition]!.includes('n4') && ring.plan.owners[partition]!.some((id) => id !== 'n1');
+    })!;
+    const partition = partitionOf('b', key, Q);
+    const down = ring.plan.owners[partition]!.find((id) => id !== 'n1')!;
+    cluster.network.isolate(cluster.node(down).peerUrl);
+    await cluster.advance(3000);
+    await cluster.node('n1').coordinator.put({ bucket: 'b', key, value: value('new'), context: {}, write: { w: 2, dw: 0, pw: 0 }, conflictMode: 'siblings' });
+    expect(await n4.engine.count(allHintsRange())).toBe(1);
+
+    cluster.network.heal();
+    await cluster.advance(5000);
+    expect(await n4.engine.count(allHintsRange())).toBe(0);
+    expect(n4.membership.ring().pending).toBeDefined();
+    const copy = await n4.store.read(partition, 'b', key);
+    expect(copy === undefined ? undefined : Buffer.from(copy.siblings[0]!.value).toString()).toBe('new');
+  }, 60_000);
 });

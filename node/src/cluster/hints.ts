@@ -131,7 +131,12 @@ export class HintDeliverer {
           await this.transport.call(url, 'replicate', { partition: hint.partition, bucket: hint.bucket, key: hint.key, object: encoded, sync: true }, this.options.timeoutMs);
         }
       }
-      const owned = preferenceList(ring.plan, partitionOf(hint.bucket, hint.key, ring.partitionCount), members).primaries.includes(this.membership.selfId);
+      // A node keeps its copy when it owns the key now or will own it once the pending change
+      // commits: a joining node that stood in for a down primary is also the key's new owner,
+      // and dropping its copy there would leave the new owners one copy short.
+      const self = this.membership.selfId;
+      const owned =
+        preferenceList(ring.plan, hint.partition, members).primaries.includes(self) || (ring.pending?.plan.owners[hint.partition]?.includes(self) ?? false);
       // Dots must never repeat. Once this node forgot its copy of a key it may later coordinate
       // a write for that key again, so it takes a new actor id BEFORE the copy can go: a write
       // that slips in between (a delivery later in this batch awaits the network, and a put
