@@ -197,9 +197,9 @@ async function main(): Promise<void> {
     const bareServer = await startBareServer(repoRoot, settings.valueBytes);
     servers.push(bareServer);
     const bare = targetOf(bareServer);
-    // The replication floor: as many bare servers as nodes, each fanning requests out to the
-    // others (N-1 peers) and answering after as many peer replies as the quorum needs beyond itself.
-    const fanOutServers = await startBareFanOut(repoRoot, settings.valueBytes, settings.nodes, Math.max(1, Math.max(settings.r, settings.w) - 1));
+    // The replication floor: as many bare servers as nodes, each fanning requests out to N-1 of
+    // the others and answering after as many peer replies as the quorum needs beyond itself.
+    const fanOutServers = await startBareFanOut(repoRoot, settings.valueBytes, settings.nodes, Math.max(1, Math.max(settings.r, settings.w) - 1), settings.replication);
     servers.push(...fanOutServers);
     const fanOut: Target = { label: fanOutServers[0]!.label, baseUrls: fanOutServers.map((s) => s.baseUrl), processes: fanOutServers.map((s) => s.process) };
     const { target: cluster } = await startDynamoCluster(repoRoot, {

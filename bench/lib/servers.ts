@@ -30,16 +30,18 @@ export async function startBareServer(repoRoot: string, valueBytes: number): Pro
 }
 
 /**
- * The replication floor: `count` bare servers, each fanning every client request out to the
- * others and answering after `acks` of them (bench/lib/bareServer.ts --peers).
+ * The replication floor: `count` bare servers, each fanning every client request out to the next
+ * `replication - 1` of them and answering after `acks` (bench/lib/bareServer.ts --peers).
  */
-export async function startBareFanOut(repoRoot: string, valueBytes: number, count: number, acks: number): Promise<RunningServer[]> {
+export async function startBareFanOut(repoRoot: string, valueBytes: number, count: number, acks: number, replication = count): Promise<RunningServer[]> {
   const ports: number[] = [];
   for (let i = 0; i < count; i++) ports.push(await freePort(HOST));
   const script = path.join(repoRoot, 'dist', 'bench', 'lib', 'bareServer.js');
   const servers: RunningServer[] = [];
   for (const [index, port] of ports.entries()) {
-    const peers = ports.filter((p) => p !== port).map((p) => `${HOST}:${p}`);
+    // Like a ring with N replicas: each server's peers are the next N-1 servers.
+    const peerCount = Math.min(count, replication) - 1;
+    const peers = Array.from({ length: peerCount }, (_, i) => `${HOST}:${ports[(index + 1 + i) % count]}`);
     const proc = startProcess({
       name: `fanout${index + 1}`,
       command: process.execPath,
