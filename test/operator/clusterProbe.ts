@@ -5,22 +5,13 @@
  */
 import { KubeClient, type RawObject } from '../../operator/src/kube/client';
 import { resourcePath, withQuery } from '../../operator/src/kube/paths';
+import { waitFor as waitUntil } from '../k8s/testing';
 
 export const POLL_MS = 200;
 
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, diagnostics: () => string = () => ''): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError === undefined ? '' : ` (last error: ${String(lastError)})`}\n${diagnostics()}`);
+/** test/k8s/testing.ts waitFor, polling every POLL_MS, with a positional timeout. */
+export function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, diagnostics: () => string = () => ''): Promise<T> {
+  return waitUntil(what, check, { timeoutMs, intervalMs: POLL_MS, diagnostics });
 }
 
 export interface Condition {
