@@ -3,13 +3,19 @@
  * node:http server that does no work, side by side in the same run, with the same load generator.
  *
  *   npm run bench:cluster -- [--duration 10] [--connections 50] [--keys 10000] [--warmup 3]
+ *                            [--nodes 3] [--routing both|any|partition-aware]
  *
  * For each target: preload every key once, then a warm-up (discarded) and a measured phase of a
  * 50/50 GET/PUT mix at fixed concurrency, keys uniform at random, 1 KiB values. The connections
  * are spread over the nodes' client ports, so every node coordinates its share. PUTs carry the
  * newest context seen for their key, so siblings do not pile up. Reports throughput, p50/p99/p99.9
  * latency and server CPU (the cluster's is the sum of its nodes), and the cluster/bare throughput
- * ratio, on stdout and in bench/results/cluster-<date>.md. Every process it starts is stopped at
+ * ratio, on stdout and in bench/results/cluster-<date>.md.
+ *
+ * The cluster is measured with two kinds of load (--routing both, the default): 'any', where each
+ * node gets requests for any key (the node forwards writes for keys it is not a replica of), and
+ * 'partition-aware', where each node gets requests only for keys it is a primary replica of, as
+ * DynamoClient routes them (bench/lib/routing.ts). The bare servers are measured once. Every process it starts is stopped at
  * the end, on error, on ctrl-c and past a time limit; node data lives in a temp dir, removed.
  *
  * With --cpu-prof-node n1, that node runs under `node --cpu-prof` and, once stopped, the ten
@@ -25,6 +31,7 @@ import { formatProfileSummary, summarizeProfileFile } from './lib/cpuProfile';
 import { ContextCache, preload, type OperationStats } from './lib/load';
 import { BUCKET, COMMON_OPTIONS, COMMON_USAGE, commonSettings, integerOption, measure, startWatchdog, targetOf, unexpectedAnswers, type CommonSettings, type Measurement, type Phase, type Target } from './lib/measure';
 import { installExitHandlers, stopProcess } from './lib/processes';
+import { keysByReplica, type LoadRouting } from './lib/routing';
 import { dateStamp, formatNumber, machineFacts, machineMarkdown, markdownTable, textTable, writeReport, type Row } from './lib/report';
 import { startBareFanOut, startBareServer, type RunningServer } from './lib/servers';
 
@@ -45,6 +52,7 @@ ${COMMON_USAGE} (default bench/results/cluster-<date>.md)
   --replication <n>   replicas N (default 3)
   --r <n>             read quorum (default 2)
   --w <n>             write quorum (default 2)
+  --routing <mode>    load on the cluster: both (default), any, partition-aware
   --cpu-prof-node <id>  run this node (e.g. n1) under node --cpu-prof and summarise its profile
   --cpu-prof-dir <dir>  where the profile goes (default bench/results/tmp/profiles)`;
 
@@ -56,7 +64,10 @@ interface Settings extends CommonSettings {
   w: number;
   profileNode: string | undefined;
   profileDir: string;
+  routings: LoadRouting[];
 }
+
+const ROUTINGS: Record<string, LoadRouting[]> = { both: ['any', 'partition-aware'], any: ['any'], 'partition-aware': ['partition-aware'] };
 
 function readSettings(): Settings {
   const { values } = parseArgs({
@@ -68,11 +79,18 @@ function readSettings(): Settings {
       r: { type: 'string', default: '2' },
       w: { type: 'string', default: '2' },
       'cpu-prof-node': { type: 'string' },
+      routing: { type: 'string', default: 'both' },
       'cpu-prof-dir': { type: 'string', default: path.join('bench', 'results', 'tmp', 'profiles') },
     },
   });
   const integer = (name: string, raw: string | undefined, min: number): number => integerOption(PROGRAM, USAGE, name, raw, min);
+  const routings = ROUTINGS[values.routing ?? 'both'];
+  if (routings === undefined) {
+    process.stderr.write(`${PROGRAM}: --routing must be both, any or partition-aware, got ${String(values.routing)}\n${USAGE}\n`);
+    process.exit(2);
+  }
   return {
+    routings,
     ...commonSettings(PROGRAM, USAGE, values, path.join('bench', 'results', `cluster-${dateStamp()}.md`)),
     nodes: integer('nodes', values.nodes, 1),
     partitions: integer('partitions', values.partitions, 1),
@@ -86,10 +104,15 @@ function readSettings(): Settings {
 
 const HEADER: Row = ['server', 'op', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'ok/total', 'GET 300s', 'errors', 'server CPU %', 'loadgen CPU %'];
 
+/** The target's label, with the routing when it is not the plain 'any'. */
+function labelOf(m: Measurement): string {
+  return m.routing === 'any' || m.target.processes.length < 2 ? m.target.label : `${m.target.label}, routed`;
+}
+
 function statsRow(m: Measurement, op: string, stats: OperationStats, withCpu: boolean): Row {
   const rps = m.result.durationSec > 0 ? stats.requests / m.result.durationSec : undefined;
   return [
-    m.target.label,
+    labelOf(m),
     op,
     formatNumber(rps, 0),
     formatNumber(stats.p50Ms, 2),
@@ -113,23 +136,32 @@ function rowsOf(m: Measurement): Row[] {
   return rows;
 }
 
-function summaryLines(bare: Measurement, fanOut: Measurement, cluster: Measurement): string[] {
+/** Server CPU-seconds spent per 1000 client operations: how cost grows with cluster size (issue 8). */
+function cpuPer1k(m: Measurement): string {
+  return m.serverCpuPercent === undefined || m.result.throughputRps <= 0 ? 'n/a' : formatNumber((m.serverCpuPercent / 100 / m.result.throughputRps) * 1000, 3);
+}
+
+function summaryLines(bare: Measurement, fanOut: Measurement, clusters: readonly Measurement[]): string[] {
   const lines: string[] = [];
-  if (bare.result.throughputRps > 0) {
-    const ratio = cluster.result.throughputRps / bare.result.throughputRps;
-    lines.push(`MIX throughput cluster/bare = ${ratio.toFixed(2)}x (${ratio >= RATIO_GOAL ? 'meets' : 'below'} the ${RATIO_GOAL}x goal)`);
-    lines.push(`MIX throughput bare fan-out/bare = ${(fanOut.result.throughputRps / bare.result.throughputRps).toFixed(2)}x (the floor of replicating every request over HTTP on this machine)`);
+  const bareRps = bare.result.throughputRps;
+  const fanOutRps = fanOut.result.throughputRps;
+  if (bareRps > 0) lines.push(`MIX throughput bare fan-out/bare = ${(fanOutRps / bareRps).toFixed(2)}x (the floor of replicating every request over HTTP on this machine)`);
+  for (const cluster of clusters) {
+    const name = `cluster (${cluster.routing})`;
+    const rps = cluster.result.throughputRps;
+    if (bareRps > 0) {
+      const ratio = rps / bareRps;
+      lines.push(`MIX throughput ${name}/bare = ${ratio.toFixed(2)}x (${ratio >= RATIO_GOAL ? 'meets' : 'below'} the ${RATIO_GOAL}x goal)`);
+    }
+    if (fanOutRps > 0) lines.push(`MIX throughput ${name}/bare fan-out = ${(rps / fanOutRps).toFixed(2)}x`);
+    if (bare.result.all.p50Ms > 0) lines.push(`MIX p50 latency ${name}/bare = ${(cluster.result.all.p50Ms / bare.result.all.p50Ms).toFixed(1)}x`);
+    const perNode = cluster.target.processes.map((proc, index) => `${proc.name} ${formatNumber(cluster.processCpuPercent[index], 0)} %`);
+    lines.push(`${name} CPU by node: ${perNode.join(', ')}`);
   }
-  if (fanOut.result.throughputRps > 0) lines.push(`MIX throughput cluster/bare fan-out = ${(cluster.result.throughputRps / fanOut.result.throughputRps).toFixed(2)}x`);
-  if (bare.result.all.p50Ms > 0) lines.push(`MIX p50 latency cluster/bare = ${(cluster.result.all.p50Ms / bare.result.all.p50Ms).toFixed(1)}x`);
-  const perNode = cluster.target.processes.map((proc, index) => `${proc.name} ${formatNumber(cluster.processCpuPercent[index], 0)} %`);
-  lines.push(`cluster CPU by node: ${perNode.join(', ')}`);
-  // How cost grows with cluster size (issue 8): server CPU-seconds spent per 1000 client operations.
-  const cpuPer1k = (m: Measurement): string =>
-    m.serverCpuPercent === undefined || m.result.throughputRps <= 0 ? 'n/a' : formatNumber((m.serverCpuPercent / 100 / m.result.throughputRps) * 1000, 3);
-  lines.push(`server CPU-seconds per 1k operations: ${cpuPer1k(bare)} bare, ${cpuPer1k(fanOut)} bare fan-out, ${cpuPer1k(cluster)} for ${cluster.target.processes.length} nodes`);
+  const clusterCosts = clusters.map((c) => `${cpuPer1k(c)} for ${c.target.processes.length} nodes (${c.routing})`).join(', ');
+  lines.push(`server CPU-seconds per 1k operations: ${cpuPer1k(bare)} bare, ${cpuPer1k(fanOut)} bare fan-out, ${clusterCosts}`);
   const busy = (m: Measurement): string => `${formatNumber(m.machineBusyPercent, 0)} %`;
-  lines.push(`machine CPU busy (all ${cpus().length} cores = 100 %): ${busy(bare)} during bare, ${busy(fanOut)} during bare fan-out, ${busy(cluster)} during cluster`);
+  lines.push(`machine CPU busy (all ${cpus().length} cores = 100 %): ${busy(bare)} during bare, ${busy(fanOut)} during bare fan-out, ${clusters.map((c) => `${busy(c)} during cluster (${c.routing})`).join(', ')}`);
   return lines;
 }
 
@@ -162,6 +194,8 @@ function markdownReport(settings: Settings, load: string, rows: Row[], summary: 
     'joined with POST /v1/admin/join) against a bare node:http server that does no work (the ceiling) and against as many',
     'bare servers that only fan each request out to the others over HTTP (the floor of replication: no storage, no versions),',
     'measured in the same run with the same load generator (autocannon, in the benchmark process; connections spread over the nodes).',
+    'The cluster is measured with load for any key on every node (forwarded when the node is not a replica) and, "routed", with each',
+    'node getting only keys it is a primary replica of, as the partition-aware DynamoClient sends them (bench/lib/routing.ts).',
     '',
     `Load: ${load}.`,
     `Node flags: ${settings.nodeArgs.length > 0 ? settings.nodeArgs.join(' ') : '(defaults)'}${settings.profileNode === undefined ? '' : `; ${settings.profileNode} under --cpu-prof`}.`,
@@ -215,16 +249,25 @@ async function main(): Promise<void> {
     process.stderr.write(`cluster up: ${cluster.baseUrls.join(' ')}\n`);
 
     const measurements: Measurement[] = [];
-    for (const target of [bare, fanOut, cluster] as Target[]) {
+    for (const target of [bare, fanOut] as Target[]) {
       const contexts = new ContextCache();
       process.stderr.write(`preloading ${settings.keys} keys into ${target.label}\n`);
       await preload({ baseUrls: target.baseUrls, bucket: BUCKET, keys: settings.keys, valueBytes: settings.valueBytes, contexts }, abort.signal);
       measurements.push(await measure(target, MIX, settings, contexts, abort.signal));
     }
-    const [ofBare, ofFanOut, ofCluster] = measurements as [Measurement, Measurement, Measurement];
+    const [ofBare, ofFanOut] = measurements as [Measurement, Measurement];
+    const contexts = new ContextCache();
+    process.stderr.write(`preloading ${settings.keys} keys into ${cluster.label}\n`);
+    await preload({ baseUrls: cluster.baseUrls, bucket: BUCKET, keys: settings.keys, valueBytes: settings.valueBytes, contexts }, abort.signal);
+    const clusters: Measurement[] = [];
+    for (const routing of settings.routings) {
+      const keysByUrl = routing === 'any' ? undefined : await keysByReplica(cluster.baseUrls, BUCKET, settings.keys);
+      clusters.push(await measure(cluster, MIX, settings, contexts, abort.signal, keysByUrl));
+    }
+    measurements.push(...clusters);
 
     const rows = measurements.flatMap(rowsOf);
-    const summary = summaryLines(ofBare, ofFanOut, ofCluster);
+    const summary = summaryLines(ofBare, ofFanOut, clusters);
     const problems = unexpectedAnswers(measurements);
     const load = `${settings.connections} connections (closed loop, spread over ${cluster.baseUrls.length} nodes for the cluster), ` +
       `${Math.round(MIX.getFraction * 100)}/${Math.round((1 - MIX.getFraction) * 100)} GET/PUT, ${settings.keys} keys uniform, ` +

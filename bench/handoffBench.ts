@@ -26,7 +26,7 @@ import { startDynamoCluster } from './lib/cluster';
 import { formatProfileSummary, summarizeProfileFile } from './lib/cpuProfile';
 import { ContextCache, preload, runLoad, type LoadResult } from './lib/load';
 import { BUCKET, integerOption, startWatchdog } from './lib/measure';
-import { cpuSeconds, installExitHandlers, stopProcess } from './lib/processes';
+import { cpuSeconds, installExitHandlers, machineCpuSeconds, stopProcess } from './lib/processes';
 import { dateStamp, formatNumber, machineFacts, machineMarkdown, markdownTable, textTable, writeReport, type Row } from './lib/report';
 import { HOST, startDynamoNode, type RunningServer } from './lib/servers';
 
@@ -50,6 +50,8 @@ const USAGE = `Usage: node dist/bench/handoffBench.js [options]
   --ae-keys <n>            keys of the anti-entropy section (default 50000)
   --ae-divergent-keys <n>  keys a stopped replica misses there (default 10000)
   --cpu-prof-node <id>     run this node (n1..n4) under node --cpu-prof and summarise its profile
+  --join-load <on|off>     foreground load before and during the join (default on); off measures
+                           the stream alone: its rate and CPU seconds per MiB on senders and receiver
   --node-arg <flag>        extra flag for every node, repeatable
   --out <file>             markdown report (default bench/results/handoff-<date>.md)`;
 
@@ -64,6 +66,8 @@ interface Settings {
   aeKeys: number;
   aeDivergentKeys: number;
   profileNode: string | undefined;
+  /** Whether the foreground load runs before and during the join (off: the stream alone, for its CPU cost). */
+  joinLoad: boolean;
   nodeArgs: string[];
   outFile: string;
 }
@@ -81,6 +85,7 @@ function readSettings(): Settings {
       'ae-keys': { type: 'string', default: '50000' },
       'ae-divergent-keys': { type: 'string', default: '10000' },
       'cpu-prof-node': { type: 'string' },
+      'join-load': { type: 'string', default: 'on' },
       'node-arg': { type: 'string', multiple: true, default: [] },
       out: { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -102,9 +107,16 @@ function readSettings(): Settings {
     aeKeys: integer('ae-keys', values['ae-keys'], 1),
     aeDivergentKeys: integer('ae-divergent-keys', values['ae-divergent-keys'], 1),
     profileNode: values['cpu-prof-node'],
+    joinLoad: onOff('join-load', values['join-load']),
     nodeArgs: values['node-arg'],
     outFile: values.out ?? path.join('bench', 'results', `handoff-${dateStamp()}.md`),
   };
+}
+
+function onOff(name: string, raw: string): boolean {
+  if (raw === 'on' || raw === 'off') return raw === 'on';
+  process.stderr.write(`${PROGRAM}: --${name} must be on or off\n${USAGE}\n`);
+  process.exit(2);
 }
 
 // ---- small HTTP helpers ----
@@ -137,12 +149,38 @@ interface TransferAnswer {
 
 const cpuTotal = (processes: readonly RunningServer[]): number => processes.reduce((sum, s) => sum + (cpuSeconds(s.process.pid) ?? 0), 0);
 
+/**
+ * CPU seconds so far of the measured servers, of this process (the load generator) and of the
+ * whole machine, so a phase can say how much CPU went to processes outside the benchmark
+ * (other work on a shared machine), which is what makes runs differ.
+ */
+interface CpuSample {
+  readonly servers: number;
+  readonly self: number;
+  readonly machine: number;
+}
+
+function cpuSample(servers: readonly RunningServer[]): CpuSample {
+  const usage = process.cpuUsage();
+  return { servers: cpuTotal(servers), self: (usage.user + usage.system) / 1e6, machine: machineCpuSeconds()?.busySec ?? 0 };
+}
+
+/** Percent of one core over `seconds`: servers, and everything else on the machine besides the benchmark. */
+function cpuPercents(before: CpuSample, after: CpuSample, seconds: number): { serverCpuPercent: number; otherCpuPercent: number } {
+  const span = Math.max(0.001, seconds);
+  const servers = after.servers - before.servers;
+  const other = after.machine - before.machine - servers - (after.self - before.self);
+  return { serverCpuPercent: (servers / span) * 100, otherCpuPercent: Math.max(0, (other / span) * 100) };
+}
+
 // ---- one measured foreground phase ----
 
 interface Phase {
   readonly label: string;
   readonly result: LoadResult;
   readonly serverCpuPercent: number;
+  /** CPU used by processes outside the benchmark (other work on the machine), 100 = one core. */
+  readonly otherCpuPercent: number;
 }
 
 function loadSpec(settings: Settings, baseUrls: readonly string[], keys: number, contexts: ContextCache, durationSec: number) {
@@ -152,16 +190,16 @@ function loadSpec(settings: Settings, baseUrls: readonly string[], keys: number,
 async function foreground(label: string, settings: Settings, nodes: readonly RunningServer[], keys: number, contexts: ContextCache, signal: AbortSignal): Promise<Phase> {
   process.stderr.write(`  ${label}: ${settings.phaseSec} s of load\n`);
   await runLoad(loadSpec(settings, nodes.map((n) => n.baseUrl), keys, contexts, 2), signal);
-  const before = cpuTotal(nodes);
+  const before = cpuSample(nodes);
   const result = await runLoad(loadSpec(settings, nodes.map((n) => n.baseUrl), keys, contexts, settings.phaseSec), signal);
-  return { label, result, serverCpuPercent: ((cpuTotal(nodes) - before) / Math.max(0.001, result.durationSec)) * 100 };
+  return { label, result, ...cpuPercents(before, cpuSample(nodes), result.durationSec) };
 }
 
-const HEADER: Row = ['phase', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'ok/total', 'server CPU %'];
+const HEADER: Row = ['phase', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'ok/total', 'server CPU %', 'other CPU %'];
 
 function phaseRow(p: Phase): Row {
   const r = p.result.all;
-  return [p.label, formatNumber(p.result.throughputRps, 0), formatNumber(r.p50Ms, 2), formatNumber(r.p99Ms, 2), formatNumber(r.p999Ms, 2), `${r.ok}/${r.requests}`, formatNumber(p.serverCpuPercent, 0)];
+  return [p.label, formatNumber(p.result.throughputRps, 0), formatNumber(r.p50Ms, 2), formatNumber(r.p99Ms, 2), formatNumber(r.p999Ms, 2), `${r.ok}/${r.requests}`, formatNumber(p.serverCpuPercent, 0), formatNumber(p.otherCpuPercent, 0)];
 }
 
 // ---- starting clusters ----
@@ -191,6 +229,7 @@ async function joinFlags(settings: Settings, n1: RunningServer): Promise<{ seed:
 // ---- the handoff section ----
 
 interface HandoffOutcome {
+  /** before and during; empty with --join-load off. */
   readonly phases: Phase[];
   readonly preloadKeysPerSec: number;
   readonly handoffSec: number;
@@ -198,6 +237,51 @@ interface HandoffOutcome {
   readonly keysStreamed: number;
   readonly receiverBytes: number;
   readonly peakReceiverMBps: number;
+  /** CPU seconds from the join to the commit: the senders (n1..n3, foreground included when it runs) and the receiver (n4). */
+  readonly senderCpuSec: number;
+  readonly receiverCpuSec: number;
+  /** CPU of processes outside the benchmark from the join to the commit, 100 = one core. */
+  readonly otherCpuPercent: number;
+  /** Seconds from the join to the receiver's first reported byte, and to its last growth (poll granularity). */
+  readonly firstByteSec: number;
+  readonly lastGrowthSec: number;
+}
+
+interface StreamWatch {
+  readonly committedAt: number;
+  readonly receiverBytes: number;
+  readonly peakReceiverMBps: number;
+  readonly firstByteSec: number;
+  readonly lastGrowthSec: number;
+}
+
+/** Polls the receiver's GET /v1/handoff until its transfers are gone (the change committed). */
+async function watchStream(settings: Settings, n4: RunningServer, joinedAt: number, signal: AbortSignal): Promise<StreamWatch> {
+  let receiverBytes = 0;
+  let peakReceiverMBps = 0;
+  let committedAt = Date.now();
+  // When the receiver first and last reported progress: the stream itself, as opposed to the
+  // time before it starts (the join, the senders' next tick) and after it (the commit).
+  let firstByteAt: number | undefined;
+  let lastGrowthAt = joinedAt;
+  for (let last = { atMs: Date.now(), bytes: 0 }; !signal.aborted; await sleep(POLL_INTERVAL_MS)) {
+    const view = await getJson<TransferAnswer>(`${n4.baseUrl}/v1/handoff`);
+    if (view.transfers.length === 0) {
+      committedAt = Date.now();
+      break;
+    }
+    const bytes = view.transfers.reduce((sum, t) => sum + (t.role === 'receiving' ? (t.bytesDone ?? 0) : 0), 0);
+    const now = Date.now();
+    if (bytes > 0 && firstByteAt === undefined) firstByteAt = now;
+    if (bytes > receiverBytes) lastGrowthAt = now;
+    if (bytes > last.bytes && now - last.atMs >= 1000) {
+      peakReceiverMBps = Math.max(peakReceiverMBps, (bytes - last.bytes) / MIB / ((now - last.atMs) / 1000));
+      last = { atMs: now, bytes };
+    }
+    receiverBytes = Math.max(receiverBytes, bytes);
+    if (now - joinedAt > settings.handoffMaxSec * 1000) throw new Error(`the join did not commit within ${settings.handoffMaxSec} s`);
+  }
+  return { committedAt, receiverBytes, peakReceiverMBps, firstByteSec: ((firstByteAt ?? committedAt) - joinedAt) / 1000, lastGrowthSec: (lastGrowthAt - joinedAt) / 1000 };
 }
 
 async function handoffSection(settings: Settings, dataDir: string, started: RunningServer[], signal: AbortSignal, profileDir: string): Promise<HandoffOutcome> {
@@ -211,44 +295,39 @@ async function handoffSection(settings: Settings, dataDir: string, started: Runn
   const preloadStart = Date.now();
   await preload({ baseUrls: three.map((n) => n.baseUrl), bucket: BUCKET, keys: settings.keys, valueBytes: settings.valueBytes, contexts }, signal, 64);
   const preloadKeysPerSec = settings.keys / ((Date.now() - preloadStart) / 1000);
-  const before = await foreground('before the join (3 nodes)', settings, three, settings.keys, contexts, signal);
+  const before = settings.joinLoad ? await foreground('before the join (3 nodes)', settings, three, settings.keys, contexts, signal) : undefined;
 
   const senders = three.map((n) => n.baseUrl);
   const bytesBefore = await metricTotal(senders, 'dynamokv_handoff_bytes_total');
   const keysBefore = await metricTotal(senders, 'dynamokv_handoff_keys_total');
-  process.stderr.write(`  joining n4 through ${seed}\n`);
+  process.stderr.write(`  joining n4 through ${seed}${settings.joinLoad ? '' : ' (no foreground load)'}\n`);
+  const cpuBefore = cpuSample(three);
+  const allBefore = cpuSample([...three, n4]);
+  const receiverCpuBefore = cpuSeconds(n4.process.pid) ?? 0;
   const joinedAt = Date.now();
   const join = await fetch(`${n4.baseUrl}/v1/admin/join`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ seed }) });
   if (join.status !== 200) throw new Error(`join of n4 answered ${join.status}: ${(await join.text()).slice(0, 300)}`);
   // The load runs until the change commits (or the limit), so "during" covers the whole stream.
   const stopLoad = new AbortController();
   signal.addEventListener('abort', () => stopLoad.abort(), { once: true });
-  const cpuBefore = cpuTotal(three);
-  const during = runLoad(loadSpec(settings, senders, settings.keys, contexts, settings.handoffMaxSec), stopLoad.signal);
-  let receiverBytes = 0;
-  let peakReceiverMBps = 0;
-  let committedAt = Date.now();
-  for (let last = { atMs: Date.now(), bytes: 0 }; !signal.aborted; await sleep(POLL_INTERVAL_MS)) {
-    const view = await getJson<TransferAnswer>(`${n4.baseUrl}/v1/handoff`);
-    if (view.transfers.length === 0) {
-      committedAt = Date.now();
-      break;
-    }
-    const bytes = view.transfers.reduce((sum, t) => sum + (t.role === 'receiving' ? (t.bytesDone ?? 0) : 0), 0);
-    const now = Date.now();
-    if (bytes > last.bytes && now - last.atMs >= 1000) {
-      peakReceiverMBps = Math.max(peakReceiverMBps, (bytes - last.bytes) / MIB / ((now - last.atMs) / 1000));
-      last = { atMs: now, bytes };
-    }
-    receiverBytes = Math.max(receiverBytes, bytes);
-    if (now - joinedAt > settings.handoffMaxSec * 1000) throw new Error(`the join did not commit within ${settings.handoffMaxSec} s`);
-  }
+  const during = settings.joinLoad ? runLoad(loadSpec(settings, senders, settings.keys, contexts, settings.handoffMaxSec), stopLoad.signal) : undefined;
+  const watch = await watchStream(settings, n4, joinedAt, signal);
   stopLoad.abort();
   const duringResult = await during;
-  const duringPhase: Phase = { label: 'during the join (stream to n4)', result: duringResult, serverCpuPercent: ((cpuTotal(three) - cpuBefore) / Math.max(0.001, duringResult.durationSec)) * 100 };
+  const cpuAfter = cpuSample(three);
+  const allAfter = cpuSample([...three, n4]);
+  const { otherCpuPercent } = cpuPercents(allBefore, allAfter, (watch.committedAt - joinedAt) / 1000);
+  const receiverCpuSec = (cpuSeconds(n4.process.pid) ?? 0) - receiverCpuBefore;
+  const phases: Phase[] = [];
+  if (before !== undefined && duringResult !== undefined) {
+    // Server CPU counts n1..n3 as before the join; the receiver's is reported on its own, and is not "other".
+    const serverCpuPercent = cpuPercents(cpuBefore, cpuAfter, duringResult.durationSec).serverCpuPercent;
+    phases.push(before, { label: 'during the join (stream to n4)', result: duringResult, serverCpuPercent, otherCpuPercent: cpuPercents(allBefore, allAfter, duringResult.durationSec).otherCpuPercent });
+  }
   const bytesStreamed = (await metricTotal(senders, 'dynamokv_handoff_bytes_total')) - bytesBefore;
   const keysStreamed = (await metricTotal(senders, 'dynamokv_handoff_keys_total')) - keysBefore;
-  return { phases: [before, duringPhase], preloadKeysPerSec, handoffSec: (committedAt - joinedAt) / 1000, bytesStreamed, keysStreamed, receiverBytes, peakReceiverMBps };
+  const { committedAt, ...rest } = watch;
+  return { phases, preloadKeysPerSec, handoffSec: (committedAt - joinedAt) / 1000, bytesStreamed, keysStreamed, senderCpuSec: cpuAfter.servers - cpuBefore.servers, receiverCpuSec, otherCpuPercent, ...rest };
 }
 
 // ---- the anti-entropy section ----
@@ -309,11 +388,18 @@ function reportProfile(settings: Settings, dir: string): string[] {
 
 function handoffLines(h: HandoffOutcome): string[] {
   const mbps = h.bytesStreamed / MIB / Math.max(0.001, h.handoffSec);
+  const mib = Math.max(0.001, h.bytesStreamed / MIB);
+  const lines = [
+    `preload: ${formatNumber(h.preloadKeysPerSec, 0)} keys/s`,
+    `handoff: ${h.keysStreamed} keys, ${formatNumber(h.bytesStreamed / MIB, 1)} MiB streamed by the senders in ${formatNumber(h.handoffSec, 1)} s from the join to the commit = ${formatNumber(mbps, 1)} MiB/s (${mbps >= RATE_GOAL_MB_PER_S ? 'meets' : 'below'} the ${RATE_GOAL_MB_PER_S} MB/s goal); receiver's own count ${formatNumber(h.receiverBytes / MIB, 1)} MiB before its last poll, peak ${formatNumber(h.peakReceiverMBps, 1)} MiB/s over 1 s`,
+    `timeline (polled every ${POLL_INTERVAL_MS} ms): first byte at the receiver ${formatNumber(h.firstByteSec, 2)} s after the join, last growth ${formatNumber(h.lastGrowthSec, 2)} s, commit ${formatNumber(h.handoffSec, 2)} s`,
+    `CPU from the join to the commit: receiver (n4) ${formatNumber(h.receiverCpuSec, 2)} s = ${formatNumber((h.receiverCpuSec * 1000) / mib, 1)} ms per MiB (${formatNumber((h.receiverCpuSec / Math.max(0.001, h.handoffSec)) * 100, 0)} % of a core); senders (n1..n3${h.phases.length > 0 ? ', foreground included' : ''}) ${formatNumber(h.senderCpuSec, 2)} s = ${formatNumber((h.senderCpuSec * 1000) / mib, 1)} ms per MiB; processes outside the benchmark ${formatNumber(h.otherCpuPercent, 0)} % of a core`,
+  ];
+  if (h.phases.length === 0) return [...lines, 'no foreground load (--join-load off): no p99 comparison'];
   const [before, during] = h.phases as [Phase, Phase];
   const ratio = during.result.all.p99Ms / Math.max(0.001, before.result.all.p99Ms);
   return [
-    `preload: ${formatNumber(h.preloadKeysPerSec, 0)} keys/s`,
-    `handoff: ${h.keysStreamed} keys, ${formatNumber(h.bytesStreamed / MIB, 1)} MiB streamed by the senders in ${formatNumber(h.handoffSec, 1)} s from the join to the commit = ${formatNumber(mbps, 1)} MiB/s (${mbps >= RATE_GOAL_MB_PER_S ? 'meets' : 'below'} the ${RATE_GOAL_MB_PER_S} MB/s goal); receiver's own count ${formatNumber(h.receiverBytes / MIB, 1)} MiB before its last poll, peak ${formatNumber(h.peakReceiverMBps, 1)} MiB/s over 1 s`,
+    ...lines,
     `foreground p99 during/before = ${formatNumber(ratio, 2)}x (${ratio <= P99_RATIO_GOAL ? 'meets' : 'above'} the ${P99_RATIO_GOAL}x goal); throughput during/before = ${formatNumber(during.result.throughputRps / Math.max(1, before.result.throughputRps), 2)}x`,
   ];
 }
@@ -332,9 +418,11 @@ function markdown(settings: Settings, rows: Row[], lines: string[], profile: str
     `# Data-movement benchmark, ${facts.date.slice(0, 10)}`,
     '',
     `Handoff: 3 nodes (N=3 R=2 W=2, Q=${settings.partitions}, RocksDB in temp dirs) loaded with ${settings.keys} keys of ${settings.valueBytes} bytes; a 4th node joins.`,
-    `Foreground: ${settings.connections} closed-loop connections, 50/50 GET/PUT, keys uniform, over n1..n3, ${settings.phaseSec} s measured after 2 s warm-up; "during" runs from the join to the commit.`,
+    settings.joinLoad
+      ? `Foreground: ${settings.connections} closed-loop connections, 50/50 GET/PUT, keys uniform, over n1..n3, ${settings.phaseSec} s measured after 2 s warm-up; "during" runs from the join to the commit.`
+      : 'Foreground: none (--join-load off): the join streams alone, to measure its rate and CPU cost per MiB.',
     `Anti-entropy: two 3-node clusters of ${settings.aeKeys} keys, one with exchanges off and one every 200 ms; in each, n3 was stopped while ${settings.aeDivergentKeys} keys were overwritten, then restarted just before the measured phase.`,
-    `Node flags: --log-level warn${settings.nodeArgs.length > 0 ? ` ${settings.nodeArgs.join(' ')}` : ''} (handoff throttle at its default, 40 MiB/s per sender).`,
+    `Node flags: --log-level warn${settings.nodeArgs.length > 0 ? ` ${settings.nodeArgs.join(' ')}` : ''}${settings.nodeArgs.some((a) => a.includes('handoff-bytes-per-second-max')) ? '' : ' (handoff throttle at its default, 40 MiB/s per sender)'}.`,
     '',
     markdownTable(HEADER, rows),
     '',
@@ -344,7 +432,7 @@ function markdown(settings: Settings, rows: Row[], lines: string[], profile: str
     '## Machine',
     machineMarkdown(facts),
     '',
-    'All servers and the load generator share this machine; server CPU % is the sum over the nodes (100 % = one core).',
+    'All servers and the load generator share this machine; server CPU % is the sum over the nodes n1..n3 (100 % = one core); other CPU % is what processes outside the benchmark used meanwhile (other work on a shared machine, the main source of run-to-run spread).',
     '',
   ].join('\n');
 }

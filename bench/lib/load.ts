@@ -7,7 +7,8 @@
  *
  * Writes carry the newest context seen for the same key (as a real client would), so keys do not
  * pile up siblings during a run; see `ContextCache`. Against a cluster the connections are spread
- * over several nodes (`baseUrls`), one autocannon instance per node, all in one measured phase.
+ * over several nodes (`baseUrls`), one autocannon instance per node, all in one measured phase;
+ * with `keysByUrl` each node gets only requests for keys it is a replica of (routing.ts).
  */
 import autocannon from 'autocannon';
 import * as hdr from 'hdr-histogram-js';
@@ -34,6 +35,12 @@ export interface LoadSpec {
   /** Fraction of requests that are GETs (0 = only PUTs, 1 = only GETs, 0.5 = the cluster mix). */
   getFraction: number;
   contexts: ContextCache;
+  /**
+   * Partition-aware routing (routing.ts): keysByUrl[i] lists the key indices the connections to
+   * baseUrls[i] draw from (the keys that node is a replica of). Absent: every connection draws
+   * from all keys, and requests land on any node.
+   */
+  keysByUrl?: readonly (readonly number[])[];
 }
 
 export interface OperationStats {
@@ -128,10 +135,10 @@ export function connectionShares(connections: number, targets: number): number[]
  * context on PUTs, and the newest context taken from every successful answer (a GET of siblings
  * included, so the next PUT resolves them).
  */
-function requestTemplate(spec: LoadSpec, value: Buffer, recorder: Recorder, handover: { answered: Operation }): autocannon.Request {
+function requestTemplate(spec: LoadSpec, keyIndices: readonly number[] | undefined, value: Buffer, recorder: Recorder, handover: { answered: Operation }): autocannon.Request {
   return {
     setupRequest: (params, context) => {
-      const key = keyName(Math.floor(Math.random() * spec.keys));
+      const key = keyName(keyIndices === undefined ? Math.floor(Math.random() * spec.keys) : (keyIndices[Math.floor(Math.random() * keyIndices.length)] ?? 0));
       const operation: Operation = Math.random() < spec.getFraction ? 'get' : 'put';
       context['key'] = key;
       context['operation'] = operation;
@@ -157,13 +164,13 @@ function requestTemplate(spec: LoadSpec, value: Buffer, recorder: Recorder, hand
 }
 
 /** One autocannon instance against one base URL, recording into `recorder`. */
-function runInstance(url: string, connections: number, spec: LoadSpec, value: Buffer, recorder: Recorder, signal: AbortSignal): Promise<autocannon.Result> {
+function runInstance(url: string, connections: number, spec: LoadSpec, keyIndices: readonly number[] | undefined, value: Buffer, recorder: Recorder, signal: AbortSignal): Promise<autocannon.Result> {
   // autocannon calls a request's onResponse and then, synchronously, emits 'response' with the
   // latency, for the same client; the operation of the answered request is handed over here.
   const handover: { answered: Operation } = { answered: 'get' };
   return new Promise((resolve, reject) => {
     const instance = autocannon(
-      { url, connections, duration: spec.durationSec, pipelining: 1, timeout: 10, requests: [requestTemplate(spec, value, recorder, handover)] },
+      { url, connections, duration: spec.durationSec, pipelining: 1, timeout: 10, requests: [requestTemplate(spec, keyIndices, value, recorder, handover)] },
       (error, result) => {
         signal.removeEventListener('abort', stop);
         if (error === null) resolve(result);
@@ -213,6 +220,7 @@ function combine(results: readonly autocannon.Result[], recorder: Recorder): Loa
  */
 export async function runLoad(spec: LoadSpec, signal?: AbortSignal): Promise<LoadResult> {
   if (spec.baseUrls.length === 0) throw new Error('runLoad needs at least one base URL');
+  if (spec.keysByUrl !== undefined && spec.keysByUrl.length !== spec.baseUrls.length) throw new Error('keysByUrl needs one key list per base URL');
   const recorder: Recorder = {
     histograms: { get: newHistogram(), put: newHistogram() },
     counts: { get: { requests: 0, ok: 0, siblingReads: 0 }, put: { requests: 0, ok: 0, siblingReads: 0 } },
@@ -228,7 +236,7 @@ export async function runLoad(spec: LoadSpec, signal?: AbortSignal): Promise<Loa
       spec.baseUrls.flatMap((url, index) => {
         const connections = shares[index] ?? 0;
         if (connections === 0) return [];
-        return [runInstance(url, connections, spec, value, recorder, stopAll.signal).catch((error: unknown) => {
+        return [runInstance(url, connections, spec, spec.keysByUrl?.[index], value, recorder, stopAll.signal).catch((error: unknown) => {
           stopAll.abort();
           throw error;
         })];

@@ -6,6 +6,7 @@
  */
 import type { ContextCache, LoadResult } from './load';
 import { runLoad } from './load';
+import type { LoadRouting } from './routing';
 import { cpuSeconds, machineCpuSeconds, type ManagedProcess } from './processes';
 import type { RunningServer } from './servers';
 
@@ -102,6 +103,8 @@ export interface Phase {
 export interface Measurement {
   readonly target: Target;
   readonly phase: Phase;
+  /** How requests chose their node: 'any' (connections spread, keys uniform) or by replica (routing.ts). */
+  readonly routing: LoadRouting;
   readonly result: LoadResult;
   /** CPU of all the target's processes together; 100 = one core. */
   readonly serverCpuPercent: number | undefined;
@@ -116,9 +119,14 @@ export interface Measurement {
   readonly machineBusyPercent: number | undefined;
 }
 
-/** A warm-up run (discarded) and a measured run of `phase` against `target`. */
-export async function measure(target: Target, phase: Phase, settings: CommonSettings, contexts: ContextCache, signal: AbortSignal): Promise<Measurement> {
+/**
+ * A warm-up run (discarded) and a measured run of `phase` against `target`. With `keysByUrl`
+ * (routing.ts keysByReplica) the load is routed to replicas; the measurement says which.
+ */
+export async function measure(target: Target, phase: Phase, settings: CommonSettings, contexts: ContextCache, signal: AbortSignal, keysByUrl?: readonly (readonly number[])[]): Promise<Measurement> {
+  const routing: LoadRouting = keysByUrl === undefined ? 'any' : 'partition-aware';
   const spec = {
+    ...(keysByUrl === undefined ? {} : { keysByUrl }),
     baseUrls: target.baseUrls,
     bucket: BUCKET,
     keys: settings.keys,
@@ -128,10 +136,10 @@ export async function measure(target: Target, phase: Phase, settings: CommonSett
     contexts,
   };
   if (settings.warmupSec > 0) {
-    process.stderr.write(`  ${target.label} ${phase.name}: warm-up ${settings.warmupSec} s\n`);
+    process.stderr.write(`  ${target.label} ${phase.name}${routing === 'any' ? '' : ` (${routing})`}: warm-up ${settings.warmupSec} s\n`);
     await runLoad({ ...spec, durationSec: settings.warmupSec }, signal);
   }
-  process.stderr.write(`  ${target.label} ${phase.name}: measuring ${settings.durationSec} s\n`);
+  process.stderr.write(`  ${target.label} ${phase.name}${routing === 'any' ? '' : ` (${routing})`}: measuring ${settings.durationSec} s\n`);
   const cpuBefore = target.processes.map((proc) => cpuSeconds(proc.pid));
   const clientBefore = process.cpuUsage();
   const machineBefore = machineCpuSeconds();
@@ -149,7 +157,7 @@ export async function measure(target: Target, phase: Phase, settings: CommonSett
   });
   const serverCpuPercent = processCpuPercent.some((p) => p === undefined) ? undefined : processCpuPercent.reduce<number>((sum, p) => sum + (p ?? 0), 0);
   const clientCpuPercent = percentOf((client.user + client.system) / 1e6) ?? 0;
-  return { target, phase, result, serverCpuPercent, processCpuPercent, clientCpuPercent, machineBusyPercent };
+  return { target, phase, routing, result, serverCpuPercent, processCpuPercent, clientCpuPercent, machineBusyPercent };
 }
 
 /** One line per measurement that had answers other than the expected ones, or client errors. */

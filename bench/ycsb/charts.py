@@ -42,7 +42,11 @@ def throughput_chart(open_cells, labels, out):
         for label in labels:
             s = series(cells, label)
             if s:
-                ax.plot([c["result"]["offeredOps"] for c in s], [c["result"]["throughputOps"] for c in s], marker="o", label=label)
+                line, = ax.plot([c["result"]["offeredOps"] for c in s], [c["result"]["throughputOps"] for c in s], marker="o", label=label)
+                # Goodput (successful answers only) where the results have it; under overload the
+                # gap to the achieved line is what the target refused.
+                if all("goodputOps" in c["result"] for c in s):
+                    ax.plot([c["result"]["offeredOps"] for c in s], [c["result"]["goodputOps"] for c in s], marker="x", linestyle="--", color=line.get_color(), label=f"{label} (goodput)")
         ax.set_title(f"workload {name}: throughput vs offered load (open loop)")
         ax.set_xlabel("offered ops/s")
         ax.set_ylabel("achieved ops/s")

@@ -12,11 +12,13 @@ import { CONTEXT_HEADER, keyPath } from '../lib/load';
 import { RespPool } from './resp';
 
 export const BUCKET = 'ycsb';
-/** Past this a request counts as failed; the open-loop drain is bounded separately. */
-const REQUEST_TIMEOUT_MS = 10_000;
+/** Past this a request counts as failed (--timeout-ms); the open-loop drain is bounded separately. */
+export const REQUEST_TIMEOUT_MS_DEFAULT = 10_000;
 
 export interface ReadOutcome {
   ok: boolean;
+  /** The target refused the operation as overloaded (dynamokv: 503), without doing it. */
+  refused?: boolean;
   /** The context to write back with, where the target has contexts. */
   context?: string;
 }
@@ -41,13 +43,13 @@ class RoundRobin<T> {
   }
 }
 
-function poolsFor(baseUrls: readonly string[], connections: number): RoundRobin<Pool> {
+function poolsFor(baseUrls: readonly string[], connections: number, timeoutMs: number): RoundRobin<Pool> {
   const perEndpoint = Math.max(1, Math.ceil(connections / baseUrls.length));
   return new RoundRobin(baseUrls.map((url) => new Pool(url, {
     connections: perEndpoint,
     pipelining: 1,
-    headersTimeout: REQUEST_TIMEOUT_MS,
-    bodyTimeout: REQUEST_TIMEOUT_MS,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
   })));
 }
 
@@ -64,8 +66,8 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
 export class DynamoHttpClient implements KvClient {
   private readonly pools: RoundRobin<Pool>;
 
-  constructor(baseUrls: readonly string[], connections: number) {
-    this.pools = poolsFor(baseUrls, connections);
+  constructor(baseUrls: readonly string[], connections: number, timeoutMs = REQUEST_TIMEOUT_MS_DEFAULT) {
+    this.pools = poolsFor(baseUrls, connections, timeoutMs);
   }
 
   async read(key: string): Promise<ReadOutcome> {
@@ -73,7 +75,7 @@ export class DynamoHttpClient implements KvClient {
     await response.body.dump();
     // 300 Multiple Choices is a successful read of siblings; its context resolves them on write.
     const ok = (response.statusCode >= 200 && response.statusCode < 300) || response.statusCode === 300;
-    return { ok, context: firstHeader(response.headers[CONTEXT_HEADER]) };
+    return { ok, refused: response.statusCode === 503, context: firstHeader(response.headers[CONTEXT_HEADER]) };
   }
 
   async update(key: string, value: Buffer, context?: string): Promise<ReadOutcome> {
@@ -81,7 +83,7 @@ export class DynamoHttpClient implements KvClient {
     if (context !== undefined && context.length > 0) headers[CONTEXT_HEADER] = context;
     const response = await this.pools.pick().request({ method: 'PUT', path: keyPath(BUCKET, key), headers, body: value });
     await response.body.dump();
-    return { ok: response.statusCode >= 200 && response.statusCode < 300, context: firstHeader(response.headers[CONTEXT_HEADER]) };
+    return { ok: response.statusCode >= 200 && response.statusCode < 300, refused: response.statusCode === 503, context: firstHeader(response.headers[CONTEXT_HEADER]) };
   }
 
   close(): Promise<void> {
@@ -98,8 +100,8 @@ export class EtcdClient implements KvClient {
   private readonly pools: RoundRobin<Pool>;
   private readonly encodedValues = new WeakMap<Buffer, string>();
 
-  constructor(baseUrls: readonly string[], connections: number) {
-    this.pools = poolsFor(baseUrls, connections);
+  constructor(baseUrls: readonly string[], connections: number, timeoutMs = REQUEST_TIMEOUT_MS_DEFAULT) {
+    this.pools = poolsFor(baseUrls, connections, timeoutMs);
   }
 
   private async post(path: string, body: string): Promise<{ status: number; text: string }> {

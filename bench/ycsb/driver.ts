@@ -25,6 +25,8 @@ import { OPERATION_KINDS, Prng, chooseOperation, keyChooser, recordKey, type Dis
 const LATENCY_US_MAX = 120_000_000;
 const OPEN_LOOP_TICK_MS = 1;
 const LOAD_CONCURRENCY = 32;
+/** The load phase's pause before it repeats a write the target refused as overloaded. */
+const LOAD_RETRY_MS = 50;
 /** After an overloaded open-loop cell, how long to wait for the abandoned requests to finish. */
 const SETTLE_MS_MAX = 15_000;
 const SETTLE_POLL_MS = 20;
@@ -47,8 +49,12 @@ export interface PhaseResult {
   completedInWindow: number;
   /** Completed operations per second over the window. */
   throughputOps: number;
+  /** Successful operations completed within the window, per second: the useful work done. */
+  goodputOps: number;
   /** Operations answered with something other than success, or that threw. */
   failed: number;
+  /** Of the failed: those the target refused as overloaded (503) without doing them. */
+  refused: number;
   /** Open loop: operations not answered by the end of the drain time. */
   incomplete: number;
   all: LatencySummary;
@@ -88,9 +94,11 @@ function summarize(histogram: hdr.Histogram): LatencySummary {
 class Recorder {
   private readonly histograms = new Map<OperationKind, hdr.Histogram>(OPERATION_KINDS.map((kind) => [kind, newHistogram()]));
   failed = 0;
+  refused = 0;
 
-  record(kind: OperationKind, latencyMs: number, ok: boolean): void {
-    if (!ok) this.failed += 1;
+  record(kind: OperationKind, latencyMs: number, outcome: Outcome): void {
+    if (outcome !== 'ok') this.failed += 1;
+    if (outcome === 'refused') this.refused += 1;
     const us = Math.min(LATENCY_US_MAX, Math.max(1, Math.round(latencyMs * 1000)));
     this.histograms.get(kind)?.recordValue(us);
   }
@@ -107,25 +115,32 @@ class Recorder {
   }
 }
 
-/** Executes one operation; resolves with success, never rejects (a thrown error is a failure). */
-async function execute(spec: RunSpec, kind: OperationKind, key: string): Promise<boolean> {
+/** How an operation ended: done, refused by an overloaded target (503), or failed otherwise. */
+type Outcome = 'ok' | 'refused' | 'failed';
+
+function outcomeOf(answer: { ok: boolean; refused?: boolean }): Outcome {
+  return answer.ok ? 'ok' : answer.refused === true ? 'refused' : 'failed';
+}
+
+/** Executes one operation; never rejects (a thrown error is a failure). */
+async function execute(spec: RunSpec, kind: OperationKind, key: string): Promise<Outcome> {
   try {
     if (kind === 'read') {
       const answer = await spec.client.read(key);
       if (answer.ok) spec.contexts.set(key, answer.context);
-      return answer.ok;
+      return outcomeOf(answer);
     }
     let context = spec.contexts.get(key);
     if (kind === 'rmw') {
       const read = await spec.client.read(key);
-      if (!read.ok) return false;
+      if (!read.ok) return outcomeOf(read);
       context = read.context;
     }
     const written = await spec.client.update(key, spec.value, context);
     if (written.ok) spec.contexts.set(key, written.context);
-    return written.ok;
+    return outcomeOf(written);
   } catch {
-    return false;
+    return 'failed';
   }
 }
 
@@ -145,19 +160,32 @@ export async function runClosedLoop(spec: RunSpec, concurrency: number): Promise
   const startMs = performance.now();
   const endMs = startMs + spec.durationSec * 1000;
   let completed = 0;
+  let succeeded = 0;
   const worker = async (): Promise<void> => {
     while (!spec.signal.aborted && performance.now() < endMs) {
       const { kind, key } = choose.next();
       const sentMs = performance.now();
-      const ok = await execute(spec, kind, key);
+      const outcome = await execute(spec, kind, key);
       const doneMs = performance.now();
-      recorder.record(kind, doneMs - sentMs, ok);
-      if (doneMs <= endMs) completed += 1;
+      recorder.record(kind, doneMs - sentMs, outcome);
+      if (doneMs > endMs) continue;
+      completed += 1;
+      if (outcome === 'ok') succeeded += 1;
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   const durationSec = spec.durationSec;
-  return { mode: 'closed', durationSec, completedInWindow: completed, throughputOps: completed / durationSec, failed: recorder.failed, incomplete: 0, ...recorder.summaries() };
+  return {
+    mode: 'closed',
+    durationSec,
+    completedInWindow: completed,
+    throughputOps: completed / durationSec,
+    goodputOps: succeeded / durationSec,
+    failed: recorder.failed,
+    refused: recorder.refused,
+    incomplete: 0,
+    ...recorder.summaries(),
+  };
 }
 
 export interface OpenLoopOptions {
@@ -177,6 +205,7 @@ export async function runOpenLoop(spec: RunSpec, options: OpenLoopOptions): Prom
   const outstanding = new Map<number, { kind: OperationKind; dueMs: number }>();
   let nextIndex = 0;
   let completedInWindow = 0;
+  let succeededInWindow = 0;
   let answered = 0;
   let sent = 0;
   let settled = 0;
@@ -186,14 +215,17 @@ export async function runOpenLoop(spec: RunSpec, options: OpenLoopOptions): Prom
     const { kind, key } = choose.next();
     outstanding.set(index, { kind, dueMs });
     sent += 1;
-    void execute(spec, kind, key).then((ok) => {
+    void execute(spec, kind, key).then((outcome) => {
       settled += 1;
       // Answers after the drain deadline were already counted as incomplete; ignore them.
       if (!outstanding.delete(index)) return;
       const doneMs = performance.now();
-      recorder.record(kind, doneMs - dueMs, ok);
+      recorder.record(kind, doneMs - dueMs, outcome);
       answered += 1;
-      if (doneMs <= windowEndMs) completedInWindow += 1;
+      if (doneMs <= windowEndMs) {
+        completedInWindow += 1;
+        if (outcome === 'ok') succeededInWindow += 1;
+      }
       pump();
     });
   };
@@ -212,12 +244,12 @@ export async function runOpenLoop(spec: RunSpec, options: OpenLoopOptions): Prom
   const nowMs = performance.now();
   let incomplete = 0;
   for (const { kind, dueMs } of outstanding.values()) {
-    recorder.record(kind, nowMs - dueMs, false);
+    recorder.record(kind, nowMs - dueMs, 'failed');
     incomplete += 1;
   }
   outstanding.clear();
   for (let index = nextIndex; index < total && !spec.signal.aborted; index++) {
-    recorder.record(choose.next().kind, nowMs - (startMs + index * intervalMs), false);
+    recorder.record(choose.next().kind, nowMs - (startMs + index * intervalMs), 'failed');
     incomplete += 1;
   }
   // Late answers still occupy the target; let them finish (bounded) so the next cell starts clean.
@@ -230,7 +262,9 @@ export async function runOpenLoop(spec: RunSpec, options: OpenLoopOptions): Prom
     durationSec,
     completedInWindow,
     throughputOps: completedInWindow / durationSec,
+    goodputOps: succeededInWindow / durationSec,
     failed: recorder.failed - incomplete,
+    refused: recorder.refused,
     incomplete,
     ...recorder.summaries(),
   };
@@ -238,7 +272,8 @@ export async function runOpenLoop(spec: RunSpec, options: OpenLoopOptions): Prom
 
 /**
  * The load phase: writes records 0..records-1 once, in order, with bounded concurrency, keeping
- * each key's context. Fails on the first refused write or past `timeoutSec`.
+ * each key's context. A write refused as overloaded is repeated after a pause; any other refusal,
+ * or running past `timeoutSec`, fails the load.
  */
 export async function loadRecords(client: KvClient, records: number, value: Buffer, contexts: ContextCache, timeoutSec: number, signal: AbortSignal): Promise<number> {
   const startMs = performance.now();
@@ -248,7 +283,13 @@ export async function loadRecords(client: KvClient, records: number, value: Buff
     while (next < records && !signal.aborted) {
       if (performance.now() > deadlineMs) throw new Error(`load phase did not finish ${records} records within ${timeoutSec} s (at ${next})`);
       const key = recordKey(next++);
-      const answer = await client.update(key, value, contexts.get(key));
+      let answer = await client.update(key, value, contexts.get(key));
+      // An overloaded target refuses writes it has not done (503); the load phase is not measured,
+      // so it waits a little and tries again, within its deadline.
+      while (answer.refused === true && performance.now() < deadlineMs && !signal.aborted) {
+        await sleep(LOAD_RETRY_MS);
+        answer = await client.update(key, value, contexts.get(key));
+      }
       if (!answer.ok) throw new Error(`load phase: write of ${key} was refused`);
       contexts.set(key, answer.context);
     }

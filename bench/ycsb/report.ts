@@ -72,7 +72,7 @@ function headline(report: SuiteReport): string[] {
   return [markdownTable(header, rows)];
 }
 
-const DETAIL_HEADER: Row = ['target', 'workload', 'mode', 'offered ops/s', 'achieved ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'failed', 'incomplete', 'server CPU %', 'loadgen CPU %'];
+const DETAIL_HEADER: Row = ['target', 'workload', 'mode', 'offered ops/s', 'achieved ops/s', 'goodput ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'failed', 'of which 503', 'incomplete', 'server CPU %', 'loadgen CPU %'];
 
 function detailRow(cell: CellResult): Row {
   const r = cell.result;
@@ -82,11 +82,14 @@ function detailRow(cell: CellResult): Row {
     r.mode,
     r.offeredOps === undefined ? '-' : String(r.offeredOps),
     formatNumber(r.throughputOps, 0),
+    // Results written before goodput was measured have none.
+    formatNumber(r.goodputOps as number | undefined, 0),
     ms(r.all.p50Ms),
     ms(r.all.p99Ms),
     ms(r.all.p999Ms),
     ms(r.all.maxMs),
     String(r.failed),
+    String(r.refused as number | undefined ?? '-'),
     String(r.incomplete),
     formatNumber(cell.serverCpuPercent, 0),
     formatNumber(cell.clientCpuPercent, 0),
@@ -161,7 +164,10 @@ export function markdownReport(report: SuiteReport): string {
     'as one operation as YCSB does; etcd and Redis have no contexts, so their read-modify-write is a plain get then put.',
     'Updates of A and B to dynamokv carry the newest context seen for the key, so keys do not pile up siblings. CPU % is',
     'user+system time of the target\'s processes (all threads, summed over nodes or members) over the measured phase;',
-    '100 % = one core. Failed counts answers other than success (or errors); they are included in the latencies.',
+    '100 % = one core, averaged over the phase including its drain. Failed counts answers other than success (or errors);',
+    'they are included in the latencies; "of which 503" are operations an overloaded dynamokv refused before doing them.',
+    'Achieved counts every answer within the window, goodput only the successful ones: under overload it is the useful',
+    'work done, and a target that refuses cheaply keeps it near its closed-loop maximum.',
     'The open-loop sender wakes about every millisecond, so an operation can leave up to ~1 ms after its due time and',
     'that wait counts in its latency; the bare server\'s open-loop p50 shows this floor of the load generator.',
     '',

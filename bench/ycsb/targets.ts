@@ -39,8 +39,11 @@ export interface StartedTarget {
   /** What was started, for the report (versions, flags). */
   readonly description: string;
   readonly processes: readonly ManagedProcess[];
-  /** A fresh client with about `connections` connections in all. */
-  openClient(connections: number): Promise<KvClient>;
+  /**
+   * A fresh client with about `connections` connections in all, whose requests fail after
+   * `timeoutMs` without an answer (the Redis client has no timeout).
+   */
+  openClient(connections: number, timeoutMs: number): Promise<KvClient>;
 }
 
 export interface TargetContext {
@@ -83,7 +86,7 @@ function httpTarget(name: TargetName, description: string, servers: readonly Run
     label: TARGET_LABELS[name],
     description,
     processes: servers.map((s) => s.process),
-    openClient: async (connections) => new DynamoHttpClient(baseUrls, connections),
+    openClient: async (connections, timeoutMs) => new DynamoHttpClient(baseUrls, connections, timeoutMs),
   };
 }
 
@@ -127,7 +130,7 @@ async function startEtcd(context: TargetContext): Promise<StartedTarget> {
     label: TARGET_LABELS.etcd,
     description: `${firstLine('etcd', ['--version'])}, ${ETCD_MEMBERS} members, defaults (WAL fsync), JSON gateway, linearizable ranges`,
     processes,
-    openClient: async (connections) => new EtcdClient(baseUrls, connections),
+    openClient: async (connections, timeoutMs) => new EtcdClient(baseUrls, connections, timeoutMs),
   };
 }
 

@@ -86,7 +86,7 @@ export async function runDev(options: DevOptions, io: DevIo): Promise<number> {
         void stopAll(EXIT_ERROR);
       });
     }
-    const client = new DynamoClient({ endpoints: nodes.map((n) => n.url), timeoutMs: 2000, retries: 0 });
+    const client = new DynamoClient({ endpoints: nodes.map((n) => n.url), routing: 'any', timeoutMs: 2000, retries: 0 });
     try {
       const ready = await Promise.all(running.map((r) => waitReady(client, r, options.readyTimeoutMs, () => stopping)));
       const notReady = running.filter((_, i) => !ready[i]);

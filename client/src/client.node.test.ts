@@ -1,10 +1,15 @@
 /**
- * DynamoClient against a real node process (dist/node/src/main.js on a temporary RocksDB
- * directory, loopback only). Proves the client's contract end to end: round trips, siblings and
- * their resolution through contexts, failover past a dead endpoint, and typed server errors.
+ * DynamoClient against real node processes (dist/node/src/main.js on temporary RocksDB
+ * directories, loopback only). Proves the client's contract end to end: round trips, siblings and
+ * their resolution through contexts, failover past a dead endpoint, typed server errors, and
+ * partition-aware routing on a small cluster (requests reach replicas, a join is learnt from the
+ * ring version the nodes announce, a dead replica is passed over).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { partitionOf } from '../../node/src/core/partition';
 import { DynamoClient } from './client';
 import { DynamoError } from './errors';
+import { join, keyRequestsAnswered, metricSum, ringOf, startCluster, waitSeenDown, waitSettled, clusterArgs, type RingAnswer } from './testing/cluster';
 import { freePort, startNode, type NodeProcess } from './testing/nodeProcess';
 import type { Sibling } from './types';
 
@@ -90,7 +95,8 @@ test('a client-wide resolver makes get return one value and write it back', asyn
 
 test('when the first endpoint is a closed port, every call fails over to the live node', async () => {
   const closed = `http://127.0.0.1:${await freePort()}`;
-  const c = client([closed, node.url], { retries: 1 });
+  // Routing 'any': a partition-aware client would go straight to the node, the key's only replica.
+  const c = client([closed, node.url], { retries: 1, routing: 'any' });
   // Rotation starts odd calls at the closed port, so both orders are exercised.
   for (let i = 0; i < 4; i++) {
     await c.put('fo', `k${i}`, `v${i}`);
@@ -118,4 +124,102 @@ test('a tampered context is a typed CONTEXT_INVALID error', async () => {
 
 test('status names the node', async () => {
   expect((await client().status()).nodeId).toBe('n1');
+});
+
+describe('partition-aware routing on a real cluster (3 nodes, then 4; N=2, Q=16)', () => {
+  const BUCKET = 'route';
+  let nodes: NodeProcess[] = [];
+  const byId = (id: string): NodeProcess => nodes[Number(id.slice(1)) - 1]!;
+  const ownersOf = (ring: RingAnswer, key: string): string[] => [...ring.partitions.find((p) => p.partition === partitionOf(BUCKET, key, ring.partitionCount))!.owners].sort();
+  /** `count` keys whose primaries are exactly `owners`. */
+  const keysOwnedBy = (ring: RingAnswer, owners: string[], count: number): string[] => {
+    const keys: string[] = [];
+    for (let i = 0; keys.length < count && i < 100_000; i++) if (ownersOf(ring, `k${i}`).join() === [...owners].sort().join()) keys.push(`k${i}`);
+    return keys;
+  };
+  const answeredBy = async (): Promise<number[]> => Promise.all(nodes.map((n) => keyRequestsAnswered(n)));
+  const forwardedWrites = async (): Promise<number> => (await Promise.all(nodes.map((n) => metricSum(n, 'dynamokv_forwarded_writes_total')))).reduce((a, b) => a + b, 0);
+
+  beforeAll(async () => {
+    nodes = await startCluster(3, { replication: 2, partitions: 16 });
+  });
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+  });
+
+  test('every request for a key goes to one of its replicas: no forwarding, nothing reaches the third node', async () => {
+    const ring = await ringOf(nodes[0]!);
+    const keys = keysOwnedBy(ring, ['n1', 'n2'], 10);
+    // The control: rotating over all endpoints, a third of the requests land on n3, which forwards the writes.
+    const rotating = client(nodes.map((n) => n.url), { routing: 'any' });
+    const beforeAny = await answeredBy();
+    const forwardsBeforeAny = await forwardedWrites();
+    for (const key of keys) await rotating.put(BUCKET, key, 'v0');
+    const afterAny = await answeredBy();
+    expect(afterAny[2]! - beforeAny[2]!).toBeGreaterThan(0);
+    expect(await forwardedWrites()).toBeGreaterThan(forwardsBeforeAny);
+
+    const routed = client(nodes.map((n) => n.url));
+    await routed.refreshRing();
+    expect(routed.ringVersion).toBe(ring.version);
+    const before = await answeredBy();
+    const forwardsBefore = await forwardedWrites();
+    for (const key of keys) {
+      const { context } = await routed.get(BUCKET, key);
+      await routed.put(BUCKET, key, `v1-${key}`, { context });
+      expect((await routed.get(BUCKET, key)).values.map((v) => v.value.toString())).toEqual([`v1-${key}`]);
+    }
+    const after = await answeredBy();
+    expect(after.map((count, i) => count - before[i]!)).toEqual([expect.any(Number), expect.any(Number), 0]);
+    expect(after[0]! - before[0]! + after[1]! - before[1]!).toBe(3 * keys.length);
+    expect(await forwardedWrites()).toBe(forwardsBefore);
+  });
+
+  test('after a join the client learns the new ring from the version the nodes announce, and routes to the new member', async () => {
+    // The interval is far away: only the X-Dynamo-Ring-Version header can make this client refresh.
+    const c = client(nodes.map((n) => n.url), { ringRefreshIntervalMs: 3_600_000 });
+    await c.refreshRing();
+    const versionBefore = c.ringVersion!;
+    const n4 = await startNode({ nodeId: 'n4', extraArgs: clusterArgs({ replication: 2, partitions: 16 }) });
+    nodes.push(n4);
+    await join(n4, nodes[0]!);
+    const ring = await waitSettled(nodes, ['n1', 'n2', 'n3', 'n4']);
+    expect(ring.version).toBeGreaterThan(versionBefore);
+    // Any answer announces the new version; the refresh it starts runs in the background.
+    for (let attempt = 0; attempt < 50 && c.ringVersion !== ring.version; attempt++) {
+      await c.get(BUCKET, 'probe');
+      await sleep(100);
+    }
+    expect(c.ringVersion).toBe(ring.version);
+    // Keys of a partition the new member owns: every request goes to n4 or its co-owner.
+    const owners = [...ring.partitions.find((p) => p.owners.includes('n4'))!.owners];
+    const keys = keysOwnedBy(ring, owners, 6);
+    const before = await answeredBy();
+    for (const key of keys) await c.put(BUCKET, key, 'on-n4');
+    const served = (await answeredBy()).map((count, i) => count - before[i]!);
+    expect(served.filter((_, i) => !owners.includes(`n${i + 1}`))).toEqual([0, 0]);
+    expect(served[3]).toBeGreaterThan(0);
+    expect(served.reduce((a, b) => a + b, 0)).toBe(keys.length);
+  });
+
+  test('a replica that is down is passed over: requests fall back to the key\'s other replica and succeed', async () => {
+    const c = client(nodes.map((n) => n.url), { ringRefreshIntervalMs: 3_600_000 });
+    await c.refreshRing();
+    const ring = await ringOf(nodes[0]!);
+    const keys = keysOwnedBy(ring, ['n1', 'n2'], 6);
+    for (const key of keys) await c.put(BUCKET, key, 'before');
+    // The client's ring still says n2 is up: it learns otherwise only from the refused connection.
+    await byId('n2').stop({ keepData: true });
+    const survivors = nodes.filter((n) => n !== byId('n2'));
+    await waitSeenDown(survivors, 'n2');
+    const before = await Promise.all(survivors.map((n) => keyRequestsAnswered(n)));
+    for (const key of keys) {
+      await c.put(BUCKET, key, `after-${key}`, { context: (await c.get(BUCKET, key)).context });
+      expect((await c.get(BUCKET, key)).values.map((v) => v.value.toString())).toEqual([`after-${key}`]);
+    }
+    const after = await Promise.all(survivors.map((n) => keyRequestsAnswered(n)));
+    // n1 (the other replica) answered every request; n3 and n4 none.
+    expect(after.map((count, i) => count - before[i]!)).toEqual([3 * keys.length, 0, 0]);
+  });
 });

@@ -3,11 +3,13 @@
  *
  * It speaks the node's HTTP API, handles causal contexts for the caller (they are opaque strings,
  * passed through untouched), resolves siblings with a callback when asked, and fails over between
- * endpoints (see transport.ts for the exact rule).
+ * endpoints (see transport.ts for the exact rule). By default it routes each key request to a
+ * primary replica of the key, from the ring it reads with GET /v1/ring (see routing.ts).
  */
 import * as admin from './admin';
 import { DynamoError, errorFromResponse, parseErrorBody } from './errors';
-import { Transport, type HttpResponse } from './transport';
+import { RING_VERSION_HEADER, RingRouter, routingRingOf, type RoutingMode, type RoutingRing } from './routing';
+import { Transport, type HttpRequest, type HttpResponse } from './transport';
 import {
   CONTEXT_HEADER,
   DEFAULT_BINARY_TYPE,
@@ -47,7 +49,19 @@ export interface DynamoClientOptions {
   readonly connectionsPerEndpoint?: number;
   /** Largest response accepted. Default 64 MiB. */
   readonly responseBytesMax?: number;
+  /**
+   * 'partition-aware' (default): send each key request to a primary replica of the key that looks
+   * up, by the ring from GET /v1/ring, then fail over as usual. 'any': the endpoints in rotation.
+   */
+  readonly routing?: RoutingMode;
+  /** The ring is fetched again at the first request after this long. Default 10000. */
+  readonly ringRefreshIntervalMs?: number;
 }
+
+/** Two ring fetches start at least this far apart, whatever a node announces. */
+const RING_REFRESH_GAP_MS_MIN = 1000;
+/** An endpoint that did not answer is not routed to for this long (the failover order still reaches it). */
+const ROUTE_SUSPECT_MS = 5000;
 
 export interface ReadOptions {
   /** Strict quorum of primary replicas; 503 QUORUM_UNAVAILABLE rather than a stale answer. */
@@ -95,6 +109,7 @@ const QUORUM_NAMES = new Set(['one', 'quorum', 'all']);
 export class DynamoClient {
   private readonly transport: Transport;
   private readonly resolveSiblings: SiblingResolver | undefined;
+  private readonly router: RingRouter;
 
   constructor(options: DynamoClientOptions) {
     const endpointCount = options.endpoints.length;
@@ -108,8 +123,33 @@ export class DynamoClient {
       backoffMsBase: nonNegative(options.backoffMsBase ?? 50, 'backoffMsBase'),
       connectionsPerEndpoint: positive(options.connectionsPerEndpoint ?? 16, 'connectionsPerEndpoint'),
       responseBytesMax: positive(options.responseBytesMax ?? 64 * 1024 * 1024, 'responseBytesMax'),
+      onEndpointFailure: (endpoint) => this.router.endpointFailed(endpoint),
     });
     this.resolveSiblings = options.resolveSiblings;
+    const routing = options.routing ?? 'partition-aware';
+    if (routing !== 'partition-aware' && routing !== 'any') throw new DynamoError('ARGUMENT_INVALID', 0, `routing must be 'partition-aware' or 'any', got ${String(routing)}`);
+    const refreshIntervalMs = positive(options.ringRefreshIntervalMs ?? 10_000, 'ringRefreshIntervalMs');
+    this.router = new RingRouter({
+      mode: routing,
+      fetchRing: (endpoint) => this.fetchRoutingRing(endpoint),
+      nowMs: () => Date.now(),
+      refreshIntervalMs,
+      refreshGapMsMin: Math.min(RING_REFRESH_GAP_MS_MIN, refreshIntervalMs),
+      suspectMs: ROUTE_SUSPECT_MS,
+    });
+  }
+
+  /** The ring version key requests are routed by; undefined before a ring is known or with routing 'any'. */
+  get ringVersion(): number | undefined {
+    return this.router.ringVersion;
+  }
+
+  /**
+   * Fetches the ring for routing now (one fetch at a time; a call during a fetch waits for it).
+   * Not needed for routing to work: the first key request starts a fetch without waiting for it.
+   */
+  async refreshRing(): Promise<void> {
+    await this.router.refresh();
   }
 
   /** The normalised endpoint URLs, in failover order. */
@@ -135,7 +175,7 @@ export class DynamoClient {
     if (options.context !== undefined) headers[CONTEXT_HEADER] = options.context;
     const query = quorumQuery(options, ['w', 'dw', 'pw']);
     if (options.returnBody === true) query.set('returnbody', 'true');
-    const response = await this.transport.send({ method: 'PUT', path: keyPath(bucket, key, query), headers, body });
+    const response = await this.sendKeyed(bucket, key, { method: 'PUT', path: keyPath(bucket, key, query), headers, body });
     if (response.status === 200 || response.status === 300) {
       const state = decodeReadResponse(response);
       if (state.context === undefined) throw protocolError(response.endpoint, 'the put answer has no context');
@@ -152,7 +192,7 @@ export class DynamoClient {
     if (context === undefined && options.fetchContext !== false) context = (await this.read(bucket, key, {})).context;
     const headers: Record<string, string> = {};
     if (context !== undefined) headers[CONTEXT_HEADER] = context;
-    const response = await this.transport.send({ method: 'DELETE', path: keyPath(bucket, key, quorumQuery(options, ['w', 'dw', 'pw'])), headers });
+    const response = await this.sendKeyed(bucket, key, { method: 'DELETE', path: keyPath(bucket, key, quorumQuery(options, ['w', 'dw', 'pw'])), headers });
     // Deleting an absent key is not a failure: the end state is what the caller asked for.
     if ((response.status >= 200 && response.status < 300) || response.status === 404) return;
     throw failure(response);
@@ -225,8 +265,26 @@ export class DynamoClient {
   private async read(bucket: string, key: string, options: ReadOptions): Promise<GetResult> {
     const query = quorumQuery(options, ['r', 'pr']);
     if (options.consistent === true) query.set('consistent', 'true');
-    const response = await this.transport.send({ method: 'GET', path: keyPath(bucket, key, query) });
+    const response = await this.sendKeyed(bucket, key, { method: 'GET', path: keyPath(bucket, key, query) });
     return decodeReadResponse(response);
+  }
+
+  /** A key request: to the key's replicas first (when routing knows them), then the failover order. */
+  private async sendKeyed(bucket: string, key: string, request: HttpRequest): Promise<HttpResponse> {
+    const preferred = this.router.endpointsFor(bucket, key);
+    const response = await this.transport.send(request, preferred.length === 0 ? {} : { preferred });
+    this.router.observe(response.endpoint, response.headers[RING_VERSION_HEADER]);
+    return response;
+  }
+
+  /** GET /v1/ring for routing; undefined when the answer is not a ring routing can use. */
+  private async fetchRoutingRing(endpoint: string | undefined): Promise<RoutingRing | undefined> {
+    const request = { method: 'GET' as const, path: admin.RING_PATH };
+    const response = await this.transport.send(request, endpoint === undefined ? {} : { only: endpoint, retries: 0 });
+    if (response.status !== 200) return undefined;
+    const ring = routingRingOf(admin.decodeRing(response.body.toString('utf8'), response.endpoint));
+    if (ring !== undefined) this.transport.forgetEndpointsExcept(new Set(ring.owners.flat()));
+    return ring;
   }
 
   private async adminCall(request: Parameters<Transport['send']>[0], endpoint: string | undefined): Promise<HttpResponse> {

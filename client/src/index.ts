@@ -3,3 +3,4 @@ export { DynamoClient, type DynamoClientOptions, type DeleteOptions, type GetOpt
 export { DynamoError, isDynamoError, type ClientErrorCode, type DynamoErrorCode, type ServerErrorCode } from './errors';
 export type { GetResult, PutResult, Quorum, Resolved, Sibling, SiblingResolver } from './types';
 export type { MemberInfo, MemberState, NodeStatus, RingInfo } from './admin';
+export type { RoutingMode } from './routing';

@@ -2,11 +2,12 @@
  * HTTP transport of the client: one keep-alive undici Pool per endpoint, and failover.
  *
  * Failover rule: each call starts at a rotating endpoint (so load spreads over the cluster) and
- * moves to the next endpoint on a connection error, a timeout or a 503. The number of attempts
- * is bounded by 1 + retries. Moving to an endpoint not yet tried in this call is immediate;
- * coming back to one already tried first waits for the largest Retry-After seen (or an
- * exponential back-off when none was sent), capped by retryAfterMsMax, so a cluster that says
- * "overloaded" is not hammered.
+ * moves to the next endpoint on a connection error, a timeout or a 503. A call may name endpoints
+ * to try first (`preferred`: a key's replicas, see routing.ts); the rotating order follows them.
+ * The number of attempts is bounded by 1 + retries. Moving to an endpoint not yet tried in this
+ * call is immediate; coming back to one already tried first waits for the largest Retry-After
+ * seen (or an exponential back-off when none was sent), capped by retryAfterMsMax, so a cluster
+ * that says "overloaded" is not hammered.
  *
  * Any other answer (2xx, 300, 404, 4xx, other 5xx) is final and goes back to the caller as is.
  */
@@ -30,6 +31,8 @@ export interface TransportOptions {
   readonly connectionsPerEndpoint: number;
   /** Responses larger than this are refused, so a bad server cannot exhaust memory. */
   readonly responseBytesMax: number;
+  /** Told about every attempt that got no answer (connection error, timeout), e.g. to stop routing there. */
+  readonly onEndpointFailure?: (endpoint: string) => void;
 }
 
 export interface HttpRequest {
@@ -52,6 +55,8 @@ export interface SendTarget {
   /** Send only to this endpoint (no failover), e.g. for admin calls aimed at one node. */
   readonly only?: string;
   readonly retries?: number;
+  /** Normalised endpoint URLs to try first, in order, before the rotating failover order. */
+  readonly preferred?: readonly string[];
 }
 
 interface Endpoint {
@@ -106,14 +111,12 @@ export class Transport {
    * that must reach one particular node), with `retries` overriding the client's. Throws a DynamoError when every attempt failed.
    */
   async send(request: HttpRequest, target: SendTarget = {}): Promise<HttpResponse> {
-    const only = target.only;
-    const candidates = only === undefined ? this.endpoints : [this.endpointFor(normaliseEndpoint(only))];
-    const start = only === undefined ? this.rotate() : 0;
+    const candidates = this.candidates(target);
     const attemptsMax = 1 + Math.max(0, target.retries ?? this.options.retries);
     let lastError: DynamoError | undefined;
     let retryAfterMsSeen = 0;
     for (let attempt = 0; attempt < attemptsMax; attempt++) {
-      const endpoint = candidates[(start + attempt) % candidates.length]!;
+      const endpoint = candidates[attempt % candidates.length]!;
       const round = Math.floor(attempt / candidates.length);
       if (round > 0) await sleep(this.waitMs(round, retryAfterMsSeen));
       const outcome = await this.attempt(endpoint, request);
@@ -124,6 +127,7 @@ export class Transport {
         retryAfterMsSeen = Math.max(retryAfterMsSeen, retryAfterMs ?? 0);
       } else {
         lastError = outcome;
+        if (outcome.code === 'UNAVAILABLE' || outcome.code === 'TIMEOUT') this.options.onEndpointFailure?.(endpoint.url);
       }
     }
     throw lastError!.withAttempts(attemptsMax);
@@ -132,6 +136,29 @@ export class Transport {
   async close(): Promise<void> {
     // byUrl also holds pools made for single-endpoint (admin) calls.
     await Promise.all([...this.byUrl.values()].map((e) => e.pool.close()));
+  }
+
+  /** The endpoints of one call in the order they are tried: `only`, or `preferred` then the rotation. */
+  private candidates(target: SendTarget): Endpoint[] {
+    if (target.only !== undefined) return [this.endpointFor(normaliseEndpoint(target.only))];
+    const start = this.rotate();
+    const rotated = [...this.endpoints.slice(start), ...this.endpoints.slice(0, start)];
+    const preferred = target.preferred ?? [];
+    if (preferred.length === 0) return rotated;
+    const first = preferred.map((url) => this.endpointFor(url));
+    return [...first, ...rotated.filter((endpoint) => !first.includes(endpoint))];
+  }
+
+  /**
+   * Closes the pools of endpoints that were neither configured nor are in `keep` (members that
+   * left the ring), so routing to members cannot grow the pool map without bound.
+   */
+  forgetEndpointsExcept(keep: ReadonlySet<string>): void {
+    for (const [url, endpoint] of this.byUrl) {
+      if (keep.has(url) || this.endpoints.includes(endpoint)) continue;
+      this.byUrl.delete(url);
+      void endpoint.pool.close().catch(() => undefined);
+    }
   }
 
   private rotate(): number {

@@ -1,6 +1,6 @@
 /**
- * Wiring of the cluster layer for a real node: peer transport and server, membership, the
- * coordinator and hint delivery, with the real clock. Like server.ts, nothing clever here.
+ * Wiring of the cluster layer for a real node: the HTTP peer transport and server around the parts
+ * cluster/assembly.ts puts together, with the real clock. Like server.ts, nothing clever here.
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
@@ -8,15 +8,14 @@ import { Counter, Gauge } from 'prom-client';
 import { DynamoError } from './api/errors';
 import { ClusterMetrics } from './clusterMetrics';
 import { AntiEntropy } from './cluster/antiEntropy';
+import { assembleNode, type ClusterSettings } from './cluster/assembly';
 import { ALWAYS_ADMIT, type BackgroundAdmission } from './cluster/backgroundBudget';
-import { CoordinationError, Coordinator } from './cluster/coordinator';
-import { Handoff } from './cluster/handoff';
-import { HintDeliverer } from './cluster/hints';
-import { Membership, MembershipError } from './cluster/membership';
-import { buildPeerHandlers } from './cluster/peerHandlers';
-import { Reaper, type ReaperMetrics } from './cluster/reaper';
+import { CoordinationError, type Coordinator } from './cluster/coordinator';
+import type { Handoff } from './cluster/handoff';
+import type { HintDeliverer } from './cluster/hints';
+import { type Membership, MembershipError } from './cluster/membership';
+import type { Reaper, ReaperMetrics } from './cluster/reaper';
 import { realRuntime } from './cluster/runtime';
-import { TreeStore } from './cluster/treeStore';
 import type { NodeConfig } from './config';
 import { ContextDecodeError } from './core/context';
 import { DEFAULT_TREE_SHAPE } from './core/tictac';
@@ -84,123 +83,32 @@ export async function startCluster(config: NodeConfig, engine: StorageEngine, st
   const clientScheme = config.tls === undefined ? 'http' : 'https';
   const peerScheme = peerTls === undefined ? 'http' : 'https';
   const onError = (what: string, error: unknown) => logger.warn({ err: (error as Error).message }, `${what} failed`);
-  const membership = new Membership(
-    engine,
-    transport,
-    realRuntime,
-    {
-      self: { id: config.nodeId, clientUrl: `${clientScheme}://${urlHost(config.advertiseHost)}:${config.port}`, peerUrl: `${peerScheme}://${urlHost(config.advertiseHost)}:${config.peerPort}` },
-      partitionCount: config.partitionCount,
-      replicationFactor: config.replicationFactor,
-      gossipIntervalMs: config.gossipIntervalMs,
-      peerTimeoutMs: config.replicaTimeoutMs,
-      handoff: config.handoff.enabled,
-    },
-    onError,
-  );
   // Gauges read the ring only after membership has loaded it.
   const started: { membership?: Membership } = {};
   const clusterMetrics = new ClusterMetrics(metrics.registry, () => started.membership, (count) => metrics.siblingsDropped(count));
-  let actorId = newActorId(config.nodeId);
-  const coordinator = new Coordinator(store, membership, transport, () => actorId, clusterMetrics, {
-    replicaTimeoutMs: config.replicaTimeoutMs,
-    forwardHopsMax: 1,
-    maxSiblings: config.limits.maxSiblings,
+  const node = assembleNode({
+    self: { id: config.nodeId, clientUrl: `${clientScheme}://${urlHost(config.advertiseHost)}:${config.port}`, peerUrl: `${peerScheme}://${urlHost(config.advertiseHost)}:${config.peerPort}` },
+    engine,
+    store,
+    transport,
+    runtime: realRuntime,
+    settings: clusterSettings(config),
+    metrics: clusterMetrics,
+    reaperMetrics: reaperMetrics(metrics),
+    newActorId: () => newActorId(config.nodeId),
+    onError,
+    budget,
   });
-  const hints = new HintDeliverer(
-    engine,
-    store,
-    membership,
-    transport,
-    realRuntime,
-    clusterMetrics,
-    { intervalMs: 1000, batchSize: 200, hintsPerSecondMax: 2000, timeoutMs: config.replicaTimeoutMs, backoffMaxMs: 30_000, budget },
-    onError,
-    () => {
-      actorId = newActorId(config.nodeId);
-    },
-  );
-  // Trees follow every write from here on; each is built from storage the first time it is used.
-  const trees = new TreeStore(store, { shape: DEFAULT_TREE_SHAPE, scanPageSize: 512, keysPerPartitionMax: 10_000_000 });
-  const renewActor = () => {
-    actorId = newActorId(config.nodeId);
-  };
-  const reaper = new Reaper(
-    engine,
-    store,
-    membership,
-    transport,
-    realRuntime,
-    reaperMetrics(metrics),
-    {
-      intervalMs: config.tombstones.reapIntervalMs,
-      graceMs: config.tombstones.graceMs,
-      keysPerRoundMax: config.tombstones.keysPerRoundMax,
-      scanKeysPerRoundMax: REAPER_SCAN_KEYS_PER_ROUND_MAX,
-      timeoutMs: config.replicaTimeoutMs,
-    },
-    renewActor,
-    onError,
-  );
-  store.onObjectChanged = (partition, bucket, key, before, after) => {
-    trees.observe(partition, bucket, key, before, after);
-    reaper.observe(partition, bucket, key, before, after);
-  };
-  const antiEntropy = new AntiEntropy(
-    store,
-    trees,
-    coordinator,
-    membership,
-    transport,
-    realRuntime,
-    clusterMetrics,
-    {
-      ...config.antiEntropy,
-      timeoutMs: config.replicaTimeoutMs * 5,
-      maxSiblings: config.limits.maxSiblings,
-      budget,
-      // Only a node that reaps leaves old tombstones alone; with reaping off every difference is repaired.
-      ...(config.tombstones.reapIntervalMs > 0 ? { tombstoneGraceMs: config.tombstones.graceMs } : {}),
-    },
-    onError,
-  );
-  const conflictModeOf = (bucket: string) => membership.ring().buckets[bucket]?.conflictMode ?? 'siblings';
-  const handoff = new Handoff(
-    engine,
-    trees,
-    coordinator,
-    membership,
-    transport,
-    realRuntime,
-    clusterMetrics,
-    {
-      intervalMs: 500,
-      batchKeysMax: 1000,
-      // A batch is at most a quarter second of the throttle's budget, so the stream stays smooth,
-      // and it must fit the peer port's body limit (maxValueBytes + PEER_BODY_OVERHEAD_BYTES) even
-      // after its last entry, one value of up to maxValueBytes with its names, pushed it past this.
-      batchBytesMax: Math.min(PEER_BODY_OVERHEAD_BYTES - HANDOFF_NAMES_ROOM_BYTES, Math.max(1024, Math.floor(config.handoff.bytesPerSecondMax / 4))),
-      bytesPerSecondMax: config.handoff.bytesPerSecondMax,
-      concurrencyMax: config.handoff.concurrencyMax,
-      timeoutMs: config.replicaTimeoutMs * 10,
-      // Long enough for the committed ring to reach every node by gossip.
-      dropGraceMs: config.gossipIntervalMs * 10,
-      budget,
-      syncBeforeDrop: (partition, owners) => antiEntropy.syncPartition(partition, owners),
-    },
-    conflictModeOf,
-    onError,
-    renewActor,
-  );
+  const { membership, coordinator, hints, antiEntropy, handoff, reaper } = node;
   const peerServer = buildPeerServer({
-    handlers: buildPeerHandlers(coordinator, membership, conflictModeOf, antiEntropy, handoff),
+    handlers: node.handlers,
     describeError,
     bodyLimitBytes: config.limits.maxValueBytes + PEER_BODY_OVERHEAD_BYTES,
     ...(peerTls === undefined ? {} : { https: { key: peerTls.key, cert: peerTls.cert } }),
     inFlightMax: config.limits.maxInFlightRequests * 4,
     ...(config.peerSecret ? { peerSecret: config.peerSecret } : {}),
   });
-  await membership.start();
+  await node.startMembership();
   started.membership = membership;
   membership.onRingChange((ring) => logger.info({ ringVersion: ring.version, members: ring.members.map((m) => `${m.id}:${m.state}`) }, 'ring changed'));
   return {
@@ -212,22 +120,11 @@ export async function startCluster(config: NodeConfig, engine: StorageEngine, st
     reaper,
     peerServer,
     metrics: clusterMetrics,
-    actorId: () => actorId,
-    renewActorId: () => {
-      actorId = newActorId(config.nodeId);
-    },
-    startLoops: () => {
-      hints.start();
-      antiEntropy.start();
-      handoff.start();
-      reaper.start();
-    },
+    actorId: node.actorId,
+    renewActorId: node.renewActorId,
+    startLoops: node.startLoops,
     stop: async () => {
-      membership.stop();
-      hints.stop();
-      await antiEntropy.stop();
-      await handoff.stop();
-      await reaper.stop();
+      await node.stop();
       await peerServer.close();
       await transport.close();
     },
@@ -236,6 +133,32 @@ export async function startCluster(config: NodeConfig, engine: StorageEngine, st
 
 /** Objects one reaping round reads at most while looking for tombstones. */
 const REAPER_SCAN_KEYS_PER_ROUND_MAX = 20_000;
+
+/** The cluster layer's knobs from the node's configuration. */
+export function clusterSettings(config: NodeConfig): ClusterSettings {
+  return {
+    partitionCount: config.partitionCount,
+    replicationFactor: config.replicationFactor,
+    gossipIntervalMs: config.gossipIntervalMs,
+    replicaTimeoutMs: config.replicaTimeoutMs,
+    maxSiblings: config.limits.maxSiblings,
+    hints: { intervalMs: 1000, batchSize: 200, hintsPerSecondMax: 2000, backoffMaxMs: 30_000 },
+    trees: { shape: DEFAULT_TREE_SHAPE, scanPageSize: 512, keysPerPartitionMax: 10_000_000 },
+    antiEntropy: config.antiEntropy,
+    handoff: {
+      enabled: config.handoff.enabled,
+      intervalMs: 500,
+      batchKeysMax: 1000,
+      // A batch is at most a quarter second of the throttle's budget, so the stream stays smooth,
+      // and it must fit the peer port's body limit (maxValueBytes + PEER_BODY_OVERHEAD_BYTES) even
+      // after its last entry, one value of up to maxValueBytes with its names, pushed it past this.
+      batchBytesMax: Math.min(PEER_BODY_OVERHEAD_BYTES - HANDOFF_NAMES_ROOM_BYTES, Math.max(1024, Math.floor(config.handoff.bytesPerSecondMax / 4))),
+      bytesPerSecondMax: config.handoff.bytesPerSecondMax,
+      concurrencyMax: config.handoff.concurrencyMax,
+    },
+    tombstones: { ...config.tombstones, scanKeysPerRoundMax: REAPER_SCAN_KEYS_PER_ROUND_MAX },
+  };
+}
 
 /** dynamokv_tombstones_reaped_total and dynamokv_tombstones_pending on the node's registry. */
 function reaperMetrics(metrics: NodeMetrics): ReaperMetrics {

@@ -53,7 +53,15 @@ test('defaults: only the node id is required', () => {
     gossipIntervalMs: 1000,
     replicaTimeoutMs: 2000,
     peerSecret: undefined,
-    limits: { maxBucketBytes: 100, maxKeyBytes: 1024, maxValueBytes: 1048576, maxSiblings: 100, maxInFlightRequests: 1024, maxLockWaiters: 128 },
+    limits: {
+      maxBucketBytes: 100,
+      maxKeyBytes: 1024,
+      maxValueBytes: 1048576,
+      maxSiblings: 100,
+      maxInFlightRequests: 1024,
+      maxLockWaiters: 128,
+      queueDelay: undefined,
+    },
     syncWrites: false,
     contextSecret: DEVELOPMENT_CONTEXT_SECRET,
     contextSecretIsDefault: true,
@@ -66,6 +74,17 @@ test('defaults: only the node id is required', () => {
     handoff: { enabled: true, bytesPerSecondMax: 41943040, concurrencyMax: 2 },
     tombstones: { graceMs: 3_600_000, reapIntervalMs: 10_000, keysPerRoundMax: 1000 },
   });
+});
+
+test('shedding on queueing delay: off by default, settings from flags and file, and a target of 0 turns it off', () => {
+  const flags = configOf(['--node-id', 'n1', '--queue-delay-target-ms', '25', '--queue-delay-interval-ms', '250']);
+  expect(flags.limits.queueDelay).toEqual({ targetDelayMs: 25, intervalMs: 250 });
+  const file = writeFile('queue-delay.json', { nodeId: 'n1', limits: { queueDelayTargetMs: 5 } });
+  expect(configOf(['--config', file]).limits.queueDelay).toEqual({ targetDelayMs: 5, intervalMs: 500 });
+  expect(configOf(['--node-id', 'n1'], { DYNAMOKV_QUEUE_DELAY_TARGET_MS: '0' }).limits.queueDelay).toBeUndefined();
+  expect(problemsOf(['--node-id', 'n1', '--queue-delay-interval-ms', '0'])).toEqual([
+    'queueDelayIntervalMs: must be an integer from 1 to 600000 (got "0" from --queue-delay-interval-ms)',
+  ]);
 });
 
 test('advertise host: defaults to host, and a wildcard host needs one others can reach', () => {

@@ -11,6 +11,22 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export const OPERATIONS = ['get', 'put', 'delete', 'healthz', 'readyz', 'metrics', 'status', 'openapi', 'other'] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
+/**
+ * Why a request was refused as overloaded before any work: `full`, maxInFlightRequests were in
+ * flight; `delay`, the node was shedding on queueing delay (api/admission.ts).
+ */
+export type ShedReason = 'full' | 'delay';
+
+/** The client load as the app sees it, read at scrape time. */
+export interface LoadState {
+  readonly inFlight: number;
+  /** What the node holds at once now: maxInFlightRequests, or less while it sheds load. */
+  readonly inFlightLimit: number;
+  /** The latest sample of the event loop's queueing delay (0 when shedding is off). */
+  readonly queueDelayMs: number;
+  readonly overloaded: boolean;
+}
+
 export interface MetricsOptions {
   /** Bytes the storage engine holds, read at scrape time. */
   readonly storageBytes: () => Promise<number>;
@@ -35,6 +51,9 @@ export class NodeMetrics {
   private readonly siblings: Histogram;
   private readonly siblingsDroppedTotal: Counter;
   private readonly bound = new Map<string, BoundRequestMetrics>();
+  private readonly shedTotal: Counter<'reason'>;
+  private readonly shedByReason: Record<ShedReason, { inc(): void }>;
+  private loadSource: (() => LoadState) | undefined;
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry];
@@ -70,7 +89,58 @@ export class NodeMetrics {
         this.set(await options.storageBytes());
       },
     });
+    this.shedTotal = new Counter({
+      name: 'dynamokv_requests_shed_total',
+      help: 'Client requests refused with 503 OVERLOADED before any work: reason "full" (maxInFlightRequests in flight) or "delay" (above the in-flight limit the node lowered because requests waited longer than queueDelayTargetMs).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.shedByReason = { full: this.shedTotal.labels({ reason: 'full' }), delay: this.shedTotal.labels({ reason: 'delay' }) };
+    // Both series exist from the start, so a rate() over them is 0 rather than absent.
+    for (const reason of ['full', 'delay'] as const) this.shedTotal.inc({ reason }, 0);
+    const load = (): LoadState | undefined => this.loadSource?.();
+    new Gauge({
+      name: 'dynamokv_requests_in_flight',
+      help: 'Client requests admitted and not yet answered.',
+      registers,
+      collect() {
+        this.set(load()?.inFlight ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'dynamokv_request_queue_delay_seconds',
+      help: 'How long a newly arrived request waits for the node\'s event loop: the latest sample (0 when shedding on queueing delay is off).',
+      registers,
+      collect() {
+        this.set((load()?.queueDelayMs ?? 0) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'dynamokv_requests_in_flight_limit',
+      help: 'Client requests the node holds at once now: maxInFlightRequests, or less while it sheds load because requests wait longer than queueDelayTargetMs.',
+      registers,
+      collect() {
+        this.set(load()?.inFlightLimit ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'dynamokv_overloaded',
+      help: '1 from a standing queue (queueing delay above queueDelayTargetMs for queueDelayIntervalMs) until the delay is under the target again, else 0.',
+      registers,
+      collect() {
+        this.set(load()?.overloaded === true ? 1 : 0);
+      },
+    });
     if (options.collectProcessMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Where the load gauges read from; set once the app exists. */
+  observeLoad(source: () => LoadState): void {
+    this.loadSource = source;
+  }
+
+  requestShed(reason: ShedReason): void {
+    this.shedByReason[reason].inc();
   }
 
   requestFinished(operation: Operation, status: number, durationSeconds: number): void {

@@ -125,9 +125,10 @@ describe('a receiver killed with -9 in the middle of a transfer', () => {
     const moved = [...acked.keys()].filter((key) => LocalCluster.primaries(ring, BUCKET, key).includes('n4')).length;
     const sent = await c.metricTotal('dynamokv_handoff_keys_total');
     process.stdout.write(`handoff after kill -9: ${moved} keys moved to n4, ${sentBeforeKill} acknowledged before the kill, ${sent} sent in all\n`);
-    // The counter counts acknowledged batches only, and an acknowledged batch has its cursor
-    // persisted (synced) on the receiver: resuming sends each moved key exactly once, while a
-    // transfer restarted from scratch would count its first batches twice.
+    // The counter counts only batches the receiver's answered cursor covers, and that cursor is
+    // written before the answer (to RocksDB's log, which a kill -9 keeps): resuming sends each
+    // moved key exactly once, while a transfer restarted from scratch would count its first
+    // batches twice.
     expect(sentBeforeKill).toBeGreaterThan(0);
     expect(sent).toBe(moved);
   }, 180_000);

@@ -130,6 +130,13 @@ export class NodeApi {
     return (await response.json()) as { members: { id: string; state: string }[]; partitions: { partition: number; owners: string[] }[] };
   }
 
+  /** GET /v1/members: the node's own view of the ring and the hints it holds (what the operator reads). */
+  async members(ip: string): Promise<{ self: string; members: { id: string; state: string }[]; hintBacklog: number }> {
+    const response = await this.call(ip, 'GET', '/v1/members');
+    if (response.status !== 200) throw new Error(`GET /v1/members via ${ip}: ${response.status}`);
+    return (await response.json()) as { self: string; members: { id: string; state: string }[]; hintBacklog: number };
+  }
+
   async handoff(ip: string): Promise<{ transfers: { state: string }[] }> {
     const response = await this.call(ip, 'GET', '/v1/handoff');
     if (response.status !== 200) throw new Error(`GET /v1/handoff via ${ip}: ${response.status}`);

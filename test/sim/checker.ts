@@ -48,7 +48,7 @@ export async function checkCluster(cluster: SimCluster, history: History, keys: 
   const known = new Set(keys);
   await checkEveryStoredObject(cluster, known, stats, report);
 
-  const ring = cluster.nodes[0]!.process!.membership.ring();
+  const ring = cluster.settledRing();
   const members = activeMembers(ring).map((m) => m.id);
   const crashed = cluster.counters.crashes > 0;
   for (const key of keys) {
@@ -77,7 +77,7 @@ export async function checkCluster(cluster: SimCluster, history: History, keys: 
       if (cluster.counters.siblingsDropped > 0) stats.lostToSiblingCap++;
       else {
         stats.lost++;
-        report(`key ${key}: acknowledged element ${element} is lost (final ${describe(first)})`);
+        report(`key ${key}: acknowledged element ${element} is lost (final ${describe(first)} on primaries ${primaries.join(',')}; every node: ${await holdings(cluster, partition, key)})`);
       }
     }
     for (const element of h.ackedVolatile) {
@@ -121,3 +121,10 @@ async function readStored(cluster: SimCluster, id: string, partition: number, ke
   return bytes === undefined ? undefined : decodeObject(bytes);
 }
 
+
+/** What every node stores for a key, for violation messages (where did the write go?). */
+async function holdings(cluster: SimCluster, partition: number, key: string): Promise<string> {
+  const parts: string[] = [];
+  for (const slot of cluster.nodes) parts.push(`${slot.id}(${slot.role})=${describe(await readStored(cluster, slot.id, partition, key))}`);
+  return parts.join(' ');
+}

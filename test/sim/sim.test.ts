@@ -1,9 +1,10 @@
 /**
  * The deterministic simulation of the whole cluster, as CI runs it (issue 5).
  *
- * - A batch of 1000 short seeded schedules (3-5 nodes, 20-60 operations, crashes that lose
- *   unsynced writes, partitions, drops, duplicates, late messages, clock skew) must pass the
- *   acknowledged-write checker. A failure prints each failing seed with its replay command.
+ * - A batch of 1000 short seeded schedules (3-5 nodes and up to 2 spares, 20-60 operations,
+ *   crashes that lose unsynced writes, partitions, drops, duplicates, late messages, clock skew,
+ *   joins and leaves that stream partitions through the real handoff, anti-entropy) must pass
+ *   the acknowledged-write checker. A failure prints each failing seed with its replay command.
  * - The same seed replays the same run exactly: equal trace hashes over every delivered message
  *   and every node's final storage.
  * - The checker can fail: with a merge that drops one sibling of two concurrent objects, the same
@@ -20,7 +21,7 @@ const FIRST_SEED = Number(process.env.DYNAMOKV_SIM_FROM ?? 1);
 describe('deterministic simulation', () => {
   test(`a CI batch of ${CI_SEEDS} seeded schedules loses no acknowledged write, invents nothing and converges`, async () => {
     const failures: string[] = [];
-    const totals = { crashes: 0, partitions: 0, dropped: 0, duplicated: 0, timedOut: 0, hintsDelivered: 0, readRepairs: 0, siblingsDropped: 0, unsyncedLost: 0, acknowledged: 0 };
+    const totals = { crashes: 0, partitions: 0, dropped: 0, duplicated: 0, timedOut: 0, hintsDelivered: 0, readRepairs: 0, siblingsDropped: 0, unsyncedLost: 0, acknowledged: 0, joins: 0, leaves: 0, handoffKeys: 0, antiEntropyKeysRepaired: 0 };
     for (let seed = FIRST_SEED; seed < FIRST_SEED + CI_SEEDS; seed++) {
       const result = await runSimulation({ seed, opsMax: CI_OPS_MAX });
       if (result.violations.length > 0) failures.push(formatResult(result));
@@ -35,6 +36,10 @@ describe('deterministic simulation', () => {
       totals.siblingsDropped += s.siblingsDropped;
       totals.unsyncedLost += s.unsyncedLost;
       totals.acknowledged += s.acknowledged;
+      totals.joins += s.joins;
+      totals.leaves += s.leaves;
+      totals.handoffKeys += s.handoffKeys;
+      totals.antiEntropyKeysRepaired += s.antiEntropyKeysRepaired;
     }
     expect(failures.join('\n')).toBe('');
     // The batch really exercised every fault and recovery path it claims to.

@@ -62,6 +62,15 @@ export class SimDisk {
     for await (const [key, value] of this.durable.scan(WHOLE_KEY_SPACE)) await this.live.put(key, value);
   }
 
+  /** The node's data directory is removed (a node that left, started again as a new life of its id). */
+  async wipe(): Promise<void> {
+    this.currentHandle = -1;
+    this.durable = new MemoryEngine();
+    this.live = new MemoryEngine();
+    this.unsynced = [];
+    await this.format();
+  }
+
   /** The engine reads go to (for the checker, which looks at a node's data from outside). */
   view(): MemoryEngine {
     return this.live;

@@ -27,6 +27,13 @@ export interface SimParams {
 
 export interface SimConfig {
   readonly nodes: number;
+  /** Slots outside the ring at the start, for joins. */
+  readonly spares: number;
+  /** Joins and leaves scheduled during the workload (one change runs at a time; others are refused). */
+  readonly membershipEvents: number;
+  readonly antiEntropyIntervalMs: number;
+  readonly handoffBatchKeysMax: number;
+  readonly handoffBytesPerSecondMax: number;
   readonly partitionCount: number;
   readonly replicationFactor: number;
   readonly maxSiblings: number;
@@ -47,6 +54,10 @@ export interface SimStats extends CheckStats {
   hintsDelivered: number;
   readRepairs: number;
   siblingsDropped: number;
+  joins: number;
+  leaves: number;
+  handoffKeys: number;
+  antiEntropyKeysRepaired: number;
 }
 
 export interface SimResult {
@@ -67,8 +78,14 @@ const QUIESCENCE_STEP_MS = 500;
 const QUIESCENCE_TIME_MS_MIN = 3000;
 const READ_REPAIR_SETTLE_MS = 3000;
 const FINAL_READ_ATTEMPTS = 3;
-/** Errors of gossip and hint delivery that faults cause: timeouts, refusals, a dead process. */
-const EXPECTED_BACKGROUND_ERROR = /timed out after|refused the connection|is not running/;
+/**
+ * Errors of the background loops that faults cause: timeouts, refusals, a dead process, and
+ * gossip with a node whose join the ring took before the node itself heard the answer (it still
+ * holds its own one-node ring; a joiner that never learns is caught by the quiescence check), and
+ * handoff calls that reach a node whose ring has not yet heard of the change (the sender retries;
+ * a transfer that never finishes is caught by the quiescence check too).
+ */
+const EXPECTED_BACKGROUND_ERROR = /timed out after|refused the connection|is not running|belongs to a different cluster|retry later|is not pending for|are down/;
 
 /** The seed chooses the cluster, the faults and the workload; opsMax only bounds the size. */
 export function configFor(params: SimParams): SimConfig {
@@ -76,8 +93,16 @@ export function configFor(params: SimParams): SimConfig {
   const nodes = p.int(3, 5);
   const clients = p.int(2, 4);
   const opsTotal = p.int(Math.max(clients, Math.ceil(params.opsMax / 3)), Math.max(clients, params.opsMax));
+  // Membership changes come from their own stream, so adding them left the other choices alone.
+  const m = Prng.derive(params.seed, 'membership');
+  const spares = m.int(0, 2);
   return {
     nodes,
+    spares,
+    membershipEvents: m.chance(0.5) ? m.int(1, 3) : 0,
+    antiEntropyIntervalMs: m.pick([0, 2000, 10_000]),
+    handoffBatchKeysMax: m.pick([1, 3, 100]),
+    handoffBytesPerSecondMax: m.pick([2048, 40 << 20]),
     partitionCount: p.pick([4, 8, 16]),
     replicationFactor: 3,
     // Mostly a cap no run reaches; sometimes a tiny one, so drops by the cap happen and are checked.
@@ -126,6 +151,10 @@ export async function runSimulation(params: SimParams): Promise<SimResult> {
     {
       seed: params.seed,
       nodes: config.nodes,
+      spares: config.spares,
+      antiEntropyIntervalMs: config.antiEntropyIntervalMs,
+      handoffBatchKeysMax: config.handoffBatchKeysMax,
+      handoffBytesPerSecondMax: config.handoffBytesPerSecondMax,
       partitionCount: config.partitionCount,
       replicationFactor: config.replicationFactor,
       maxSiblings: config.maxSiblings,
@@ -149,7 +178,7 @@ export async function runSimulation(params: SimParams): Promise<SimResult> {
   cluster.network.faults = config.faults;
   const history = new History();
   const workload = new Workload(cluster, Prng.derive(params.seed, 'workload'), config.workload, history, params.log);
-  const faults = new FaultSchedule(cluster, Prng.derive(params.seed, 'faults'), config, params.log);
+  const faults = new FaultSchedule(cluster, Prng.derive(params.seed, 'faults'), Prng.derive(params.seed, 'membership-events'), config, params.log);
   faults.start();
   workload.start();
   const workloadDeadline = cluster.runtime.nowMs() + WORKLOAD_TIME_MS_MAX;
@@ -162,7 +191,14 @@ export async function runSimulation(params: SimParams): Promise<SimResult> {
   cluster.network.faults = CALM_NETWORK;
   for (const slot of cluster.nodes) await cluster.restart(slot.id);
   const quiescedAtMs = await quiesce(cluster);
-  if (quiescedAtMs === undefined) violations.push(`no quiescence within ${QUIESCENCE_TIME_MS_MAX} virtual ms: hint backlog ${await cluster.hintBacklog()}, all nodes up: ${cluster.allSeeEachOther()}`);
+  if (quiescedAtMs === undefined) {
+    const ring = cluster.settledRing();
+    violations.push(
+      `no quiescence within ${QUIESCENCE_TIME_MS_MAX} virtual ms: hint backlog ${await cluster.hintBacklog()}, all nodes up: ${cluster.allSeeEachOther()}, ` +
+        `change pending: ${!cluster.noChangePending()} (ring v${ring.version}, ${ring.members.map((m) => `${m.id}:${m.state}`).join(' ')}, waiting transfers ${ring.pending?.transfers.filter((t) => t.state !== 'done').length ?? 0})`,
+    );
+  }
+  violations.push(...checkMembers(cluster));
 
   // Final read-repair pass: every key once with r=N through the coordinators.
   violations.push(...(await finalReads(cluster, workload.keys())));
@@ -194,6 +230,10 @@ export async function runSimulation(params: SimParams): Promise<SimResult> {
     hintsDelivered: cluster.counters.hintsDelivered,
     readRepairs: cluster.counters.readRepairs,
     siblingsDropped: cluster.counters.siblingsDropped,
+    joins: cluster.counters.joins,
+    leaves: cluster.counters.leaves,
+    handoffKeys: cluster.counters.handoffKeys,
+    antiEntropyKeysRepaired: cluster.counters.antiEntropyKeysRepaired,
   };
   return { seed: params.seed, config, violations, stats, traceHash: trace.digest('hex'), replay: replayCommand(params), backgroundErrors: cluster.errors };
 }
@@ -217,15 +257,30 @@ function summarise(body: Uint8Array): string {
   return parts.join(' ');
 }
 
-/** Advances time until no hints wait and every node sees every other; undefined if it never happens. */
+/**
+ * Advances time until no hints wait, no membership change is pending, every member sees every
+ * other and nodes that left are retired; undefined if it never happens.
+ */
 async function quiesce(cluster: SimCluster): Promise<number | undefined> {
   const startMs = cluster.runtime.nowMs();
   while (cluster.runtime.nowMs() - startMs < QUIESCENCE_TIME_MS_MAX) {
     await cluster.advanceBy(QUIESCENCE_STEP_MS);
     const waitedMs = cluster.runtime.nowMs() - startMs;
-    if (waitedMs >= QUIESCENCE_TIME_MS_MIN && cluster.allSeeEachOther() && (await cluster.hintBacklog()) === 0) return waitedMs;
+    if (waitedMs < QUIESCENCE_TIME_MS_MIN || !cluster.noChangePending()) continue;
+    // Shut down nodes that finished leaving before the last checks, as the operator would.
+    await cluster.retireLeftNodes();
+    if (cluster.allSeeEachOther() && (await cluster.hintBacklog()) === 0) return waitedMs;
   }
   return undefined;
+}
+
+/** The ring's active members are exactly the slots the simulation counts as members. */
+function checkMembers(cluster: SimCluster): string[] {
+  const expected = cluster.members().map((s) => s.id).sort();
+  const actual = cluster.activeMemberIds().sort();
+  if (expected.join(',') === actual.join(',')) return [];
+  const views = cluster.running().map((s) => `${s.id}(${s.role}) sees v${s.process!.membership.ring().version} ${s.process!.membership.ring().members.map((m) => `${m.id}:${m.state}`).join(' ')}`);
+  return [`the ring's active members are ${actual.join(',')}, the simulation expected ${expected.join(',')}; ${views.join('; ')}`];
 }
 
 async function finalReads(cluster: SimCluster, keys: readonly string[]): Promise<string[]> {
@@ -235,7 +290,8 @@ async function finalReads(cluster: SimCluster, keys: readonly string[]): Promise
     let lastError = '';
     let done = false;
     for (let attempt = 0; attempt < FINAL_READ_ATTEMPTS && !done; attempt++) {
-      const slot = cluster.nodes[(i + attempt) % cluster.nodes.length]!;
+      const members = cluster.members();
+      const slot = members[(i + attempt) % members.length]!;
       const read = slot.process!.coordinator.get({ bucket: BUCKET, key, read: { r: n, pr: 0 }, consistent: false, conflictMode: 'siblings' });
       try {
         await cluster.runUntilSettled(read);
@@ -258,14 +314,63 @@ class FaultSchedule {
   partitions = 0;
   private active = false;
   private readonly spanMs: number;
-
   constructor(
     private readonly cluster: SimCluster,
     private readonly prng: Prng,
+    /** Joins and leaves draw from their own stream, so they do not shift the other faults' choices. */
+    private readonly membershipPrng: Prng,
     private readonly config: SimConfig,
     private readonly log: ((line: string) => void) | undefined,
   ) {
     this.spanMs = config.workload.opsPerClient * (config.workload.thinkMsMax / 2 + 60);
+  }
+
+  /**
+   * A join of a spare (or of a node that left) when there is one and a coin says so, else a
+   * leave of a member while more than N members remain. Refusals (a change is pending) are part
+   * of the schedule.
+   */
+  private scheduleMembershipChange(atMs: number): void {
+    const p = this.membershipPrng;
+    const wantsJoin = p.chance(0.5);
+    const choice = p.next();
+    this.cluster.runtime.schedule(() => {
+      if (!this.active) return;
+      const failed = (what: string) => (error: unknown) => this.cluster.errors.push(`${what}: ${(error as Error).message}`);
+      const joinable = this.cluster.nodes.filter((s) => (s.role === 'spare' || s.role === 'left') && s.process === undefined);
+      const members = this.cluster.members();
+      const running = members.filter((s) => s.process !== undefined);
+      if ((wantsJoin || members.length <= this.cluster.options.replicationFactor) && joinable.length > 0) {
+        const slot = joinable[Math.floor(choice * joinable.length)]!;
+        this.log?.(`${this.cluster.runtime.nowMs()} join ${slot.id}`);
+        this.cluster
+          .join(slot.id, (candidates) => p.pick(candidates))
+          .then((joined) => this.log?.(`${this.cluster.runtime.nowMs()} join ${slot.id}: ${joined ? 'joined' : 'gave up'}`))
+          .catch(failed(`join ${slot.id}`));
+      } else if (running.length > 0) {
+        // Leave only while more than N members would stay, as the operator does (a ring with
+        // fewer members than N cannot hold N copies). The via node's ring says who stays.
+        const via = p.pick(running);
+        const staying = via.process!.membership.ring().members.filter((m) => m.state === 'normal' || m.state === 'joining');
+        const candidates = members.filter((s) => staying.some((m) => m.id === s.id));
+        if (staying.length <= this.cluster.options.replicationFactor || candidates.length === 0) return;
+        const slot = candidates[Math.floor(choice * candidates.length)]!;
+        this.log?.(`${this.cluster.runtime.nowMs()} leave ${slot.id} via ${via.id}`);
+        this.cluster
+          .leave(slot.id, via.id)
+          .then((accepted) => this.log?.(`${this.cluster.runtime.nowMs()} leave ${slot.id}: ${accepted ? 'accepted' : 'refused'}`))
+          .catch(failed(`leave ${slot.id}`));
+      }
+    }, atMs);
+  }
+
+  /** Nodes that finished leaving are shut down about once a second, as an operator would. */
+  private retireLoop(): void {
+    this.cluster.runtime.schedule(() => {
+      if (!this.active) return;
+      this.cluster.retireLeftNodes().catch((error: unknown) => this.cluster.errors.push(`retire: ${(error as Error).message}`));
+      this.retireLoop();
+    }, 1000);
   }
 
   start(): void {
@@ -275,6 +380,8 @@ class FaultSchedule {
       if (this.prng.chance(0.5)) this.schedulePartition(atMs);
       else this.scheduleCrash(atMs);
     }
+    for (let i = 0; i < this.config.membershipEvents; i++) this.scheduleMembershipChange(this.membershipPrng.int(0, this.spanMs));
+    this.retireLoop();
   }
 
   stop(): void {
@@ -300,6 +407,7 @@ class FaultSchedule {
   private scheduleCrash(atMs: number): void {
     const durationMs = this.prng.int(300, 5000);
     const victim = this.prng.pick(this.cluster.nodes).id;
+    // A spare or a node that left has no process: crashing it is a no-op.
     const newSkewMs = this.prng.chance(0.3) ? this.prng.int(-this.config.clockSkewMsMax, this.config.clockSkewMsMax) : undefined;
     this.cluster.runtime.schedule(() => {
       if (!this.active || this.cluster.running().length <= 1) return;

@@ -141,7 +141,7 @@ export class Workload {
     const roll = this.prng.next();
     const kind: OperationKind = this.plainKeyNames.length > 0 && roll < 0.2 ? (this.prng.chance(0.5) ? 'blind-put' : 'read-put') : roll < 0.27 ? 'delete' : 'add';
     const key = kind === 'blind-put' || kind === 'read-put' ? this.prng.pick(this.plainKeyNames) : this.prng.pick(this.setKeyNames);
-    const slot = this.prng.pick(this.cluster.nodes);
+    const slot = this.prng.pick(this.cluster.reachable());
     const record: OperationRecord = { client, kind, key, node: slot.id, startMs: this.cluster.runtime.nowMs(), endMs: 0, outcome: 'pending' };
     this.history.operations.push(record);
     const process = slot.process;

@@ -163,15 +163,20 @@ export async function waitSettled(cluster: LocalCluster, live: readonly string[]
   // A write acknowledged by W of N replicas may still be missing on the R a read asks first; read
   // repair and anti-entropy bring it to all owners. So a key that reads stale is read again until
   // the bound: a write that no replica kept never comes back, and fails the check.
-  for (const [key, value] of writer.acked) {
-    const newest = [value, ...(writer.unacked.get(key) ?? [])];
+  for (const key of [...writer.acked.keys()]) {
+    // The writer keeps writing meanwhile: a read may return a write still in flight, so what
+    // counts as newest is looked up again at every attempt, when that write has been answered.
+    const newestNow = () => [writer.acked.get(key)!, ...(writer.unacked.get(key) ?? [])];
+    let newest = newestNow();
     let values: string[] = [];
     for (let attempt = 0; attempt < STALE_READ_ATTEMPTS_MAX; attempt++) {
+      newest = newestNow();
       const answer = await getKey(cluster.node(live[attempt % live.length]!).url, bucket, key);
       values = answer.status === 200 ? [answer.body] : answer.status === 300 ? siblingTexts(answer) : [`status ${answer.status}`];
       if (values.some((v) => newest.includes(v))) break;
       await new Promise((resolve) => setTimeout(resolve, STALE_READ_INTERVAL_MS));
     }
+    newest = newestNow();
     if (!values.some((v) => newest.includes(v))) {
       // What every running node holds for the key, so a failure shows where the write went.
       const held: Record<string, string[]> = {};

@@ -27,8 +27,10 @@ function ephemeralLow(): number {
 const blocks = Math.max(1, Math.floor((ephemeralLow() - LOWEST_PORT) / BLOCK_SIZE));
 // Jest numbers its workers from 1; any other process (a benchmark, the soak command) takes a block
 // from its pid, which keeps two such processes apart with high probability.
+// DYNAMOKV_PORT_BLOCK pins the block, so two jest runs at once (each with worker 1) stay apart.
 const workerId = Number(process.env.JEST_WORKER_ID ?? '0');
-const blockIndex = workerId > 0 ? (workerId - 1) % blocks : process.pid % blocks;
+const pinnedBlock = Number(process.env.DYNAMOKV_PORT_BLOCK ?? 'NaN');
+const blockIndex = Number.isInteger(pinnedBlock) && pinnedBlock >= 0 ? pinnedBlock % blocks : workerId > 0 ? (workerId - 1) % blocks : process.pid % blocks;
 const blockStart = LOWEST_PORT + blockIndex * BLOCK_SIZE;
 // Start at a pid-dependent offset so a rerun right after a crash does not meet its own leftovers.
 let nextOffset = process.pid % BLOCK_SIZE;

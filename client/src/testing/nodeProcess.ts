@@ -29,6 +29,8 @@ export function requireBuilt(file: string): void {
 export interface NodeProcess {
   readonly url: string;
   readonly port: number;
+  /** The peer port: what another node's join names as its seed (127.0.0.1:<peerPort>). */
+  readonly peerPort: number;
   readonly dataDir: string;
   readonly child: ChildProcess;
   /** Everything the node printed so far (bounded). */
@@ -55,6 +57,7 @@ export async function startNode(options: { nodeId?: string; extraArgs?: readonly
   const node: NodeProcess = {
     url,
     port,
+    peerPort,
     dataDir,
     child,
     output: () => output,

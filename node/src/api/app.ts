@@ -6,17 +6,21 @@
  * only catalogue codes, 404/405 from the catalogue, request metrics, and the guards that run
  * before a key route touches anything (shutdown, overload, authentication).
  */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions, type onRequestHookHandler } from 'fastify';
 import type { Logger } from '../log';
 import type { NodeMetrics, Operation } from '../metrics';
+import { QueueDelayGovernor, type QueueDelayLimits } from './admission';
 import { scopeGuard, TokenSet, type ScopedToken } from './auth';
 import type { ContextCodec } from './contextToken';
 import { DynamoError, OVERLOADED_RETRY_AFTER_SECONDS, isErrorCode } from './errors';
 import { registerKeyRoutes } from './keyRoutes';
 import type { KeyValueService } from './keyValueService';
 import { registerSystemRoutes, type StatusSource } from './systemRoutes';
-import { sendError, type PathMethods } from './reply';
+import { JSON_CONTENT_TYPE, sendError, type PathMethods } from './reply';
 import type { ValidationLimits } from './validation';
 
 
@@ -29,6 +33,11 @@ declare module 'fastify' {
 
 export interface AppLimits extends ValidationLimits {
   readonly maxInFlightRequests: number;
+  /**
+   * Overload shedding on queueing delay (admission.ts). Absent: off, only maxInFlightRequests
+   * bounds what the node takes on.
+   */
+  readonly queueDelay?: Omit<QueueDelayLimits, 'inFlightMax'>;
 }
 
 export interface AppDeps {
@@ -83,11 +92,16 @@ const REQUEST_RECEIVE_TIMEOUT_MS = 30_000;
 const PARAM_CHARS_MAX = 65536;
 
 export function buildApp(deps: AppDeps): App {
-  const state = { inFlight: 0, stopping: false, ready: false };
+  // `arrivals` counts client requests since the last queueing-delay sample (only while shedding is on).
+  const state = { inFlight: 0, arrivals: 0, stopping: false, ready: false };
+  const governor = deps.limits.queueDelay === undefined ? undefined : new QueueDelayGovernor({ ...deps.limits.queueDelay, inFlightMax: deps.limits.maxInFlightRequests });
   const options: FastifyServerOptions & { https?: { key: Buffer; cert: Buffer } } = {
     loggerInstance: deps.logger as FastifyBaseLogger,
     // Per-request log lines would cost more than the request; errors are logged below.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request: building one (bindings, redaction) cost more than the request
+    // routing itself, and only errors are logged, with the request id in the line.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: deps.limits.maxValueBytes,
     requestTimeout: REQUEST_RECEIVE_TIMEOUT_MS,
     exposeHeadRoutes: false,
@@ -99,6 +113,7 @@ export function buildApp(deps: AppDeps): App {
     },
     clientErrorHandler: answerClientError,
     ...(deps.https === undefined ? {} : { https: { key: deps.https.key, cert: deps.https.cert } }),
+    ...(governor === undefined ? {} : { serverFactory: sheddingServerFactory(governor, deps.metrics, deps.https, state) }),
   };
   // With `https` fastify serves through https.Server; the routes and hooks are the same, so the
   // instance is used through the plain-HTTP type everywhere else.
@@ -109,7 +124,7 @@ export function buildApp(deps: AppDeps): App {
 
   fastify.setErrorHandler((error: FastifyError, request, reply) => {
     const translated = translateError(error, deps.limits);
-    if (translated.code === 'INTERNAL') request.log.error({ err: error, url: request.routeOptions.url }, 'request failed');
+    if (translated.code === 'INTERNAL') request.log.error({ err: error, reqId: request.id, url: request.routeOptions.url }, 'request failed');
     // Every 503 tells the client when to come back, whichever path refused the request.
     if (translated.status === 503 && translated.headers['retry-after'] === undefined) reply.header('retry-after', String(OVERLOADED_RETRY_AFTER_SECONDS));
     sendError(reply, translated);
@@ -128,7 +143,10 @@ export function buildApp(deps: AppDeps): App {
     done(new DynamoError('OVERLOADED', 'The node is shutting down; retry on another node.'));
   };
   const inFlightGuard: onRequestHookHandler = (_request, reply, done) => {
-    if (state.inFlight >= deps.limits.maxInFlightRequests) return done(new DynamoError('OVERLOADED'));
+    if (state.inFlight >= deps.limits.maxInFlightRequests) {
+      deps.metrics.requestShed('full');
+      return done(new DynamoError('OVERLOADED'));
+    }
     state.inFlight++;
     // 'close' fires after the answer was sent and also when the client went away first, so the
     // slot is always returned ('finish' alone would leak a slot per aborted request).
@@ -137,6 +155,23 @@ export function buildApp(deps: AppDeps): App {
     });
     done();
   };
+  const inFlightRequests = (): number => state.inFlight;
+  if (governor !== undefined) {
+    // A stall no request waited through is no queue: start-up, or a pause of an idle node.
+    const sampler = sampleQueueDelay(governor, () => {
+      const waited = state.ready && (state.arrivals > 0 || state.inFlight > 0);
+      state.arrivals = 0;
+      return waited;
+    });
+    fastify.addHook('onClose', (_instance, done) => {
+      sampler.stop();
+      done();
+    });
+  }
+  deps.metrics.observeLoad(() => {
+    const now = governor?.state();
+    return { inFlight: state.inFlight, inFlightLimit: now?.inFlightLimit ?? deps.limits.maxInFlightRequests, queueDelayMs: now?.queueDelayMs ?? 0, overloaded: now?.overloaded === true };
+  });
   const tokens = [...(deps.tokens ?? []), ...(deps.authToken === undefined ? [] : [{ scope: 'admin' as const, token: deps.authToken }])];
   const authGuard = tokens.length === 0 ? undefined : scopeGuard(new TokenSet(tokens));
   const guards = authGuard === undefined ? [stoppingGuard, inFlightGuard] : [stoppingGuard, inFlightGuard, authGuard];
@@ -145,7 +180,7 @@ export function buildApp(deps: AppDeps): App {
   const systemPaths = registerSystemRoutes(fastify, {
     metrics: deps.metrics,
     status: deps.status,
-    inFlightRequests: () => state.inFlight,
+    inFlightRequests,
     readiness: () => (state.stopping ? 'stopping' : !state.ready ? 'starting' : deps.readinessProblem?.()),
     statusGuards: authGuard === undefined ? [] : [authGuard],
   });
@@ -154,7 +189,7 @@ export function buildApp(deps: AppDeps): App {
 
   return {
     fastify,
-    inFlightRequests: () => state.inFlight,
+    inFlightRequests,
     beginShutdown: () => {
       state.stopping = true;
     },
@@ -162,6 +197,68 @@ export function buildApp(deps: AppDeps): App {
       state.ready = ready;
     },
   };
+}
+
+/** How often the event loop's queueing delay is sampled: a timer that should run this often. */
+const QUEUE_DELAY_SAMPLE_MS = 10;
+
+/**
+ * Samples the event loop's delay into the governor until stopped; the timer never keeps the
+ * process alive. A sample counts as 0 unless `requestsWaited()` says client requests arrived or
+ * were in progress since the last one.
+ */
+function sampleQueueDelay(governor: QueueDelayGovernor, requestsWaited: () => boolean): { stop(): void } {
+  let dueMs = performance.now() + QUEUE_DELAY_SAMPLE_MS;
+  const timer = setInterval(() => {
+    const nowMs = performance.now();
+    governor.observe(requestsWaited() ? Math.max(0, nowMs - dueMs) : 0, nowMs);
+    dueMs = nowMs + QUEUE_DELAY_SAMPLE_MS;
+  }, QUEUE_DELAY_SAMPLE_MS);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+
+/** The answer to a request refused above the lowered in-flight limit, built once. */
+const SHED_BODY = Buffer.from(JSON.stringify(new DynamoError('OVERLOADED', 'The node is overloaded: requests wait longer than it accepts; retry later or on another node.').body()));
+const SHED_HEADERS = { 'content-type': JSON_CONTENT_TYPE, 'content-length': String(SHED_BODY.length), 'retry-after': String(OVERLOADED_RETRY_AFTER_SECONDS) };
+/** Key routes are shed; health, metrics, status, bucket, ring and admin routes never are. */
+const SHED_PATH_PREFIX = '/v1/buckets/';
+const SHED_PATH_PART = '/keys/';
+
+/**
+ * The HTTP server with the in-flight limit check in front of fastify. A refused request costs the node
+ * its HTTP parsing and one prebuilt answer: no routing, hooks, body or error handler, which took
+ * about as long again. That matters because an open-loop client keeps sending, and every refusal
+ * is time the node does not spend serving.
+ */
+function sheddingServerFactory(governor: QueueDelayGovernor, metrics: NodeMetrics, https: AppDeps['https'], load: { arrivals: number; inFlight: number }) {
+  return (handler: (request: IncomingMessage, response: ServerResponse) => void, options: Record<string, unknown>): Server => {
+    const listener = (request: IncomingMessage, response: ServerResponse): void => {
+      load.arrivals++;
+      if (!governor.refuses(load.inFlight) || !isKeyPath(request.url)) {
+        handler(request, response);
+        return;
+      }
+      metrics.requestShed('delay');
+      metrics.requestFinished(keyOperationOf(request), 503, 0);
+      response.writeHead(503, SHED_HEADERS).end(SHED_BODY);
+    };
+    const server = https === undefined ? createServer(listener) : (createHttpsServer({ key: https.key, cert: https.cert }, listener) as unknown as Server);
+    // What fastify sets on the servers it creates itself.
+    server.keepAliveTimeout = options.keepAliveTimeout as number;
+    server.requestTimeout = options.requestTimeout as number;
+    server.setTimeout(options.connectionTimeout as number);
+    return server;
+  };
+}
+
+function isKeyPath(url: string | undefined): boolean {
+  return url !== undefined && url.startsWith(SHED_PATH_PREFIX) && url.includes(SHED_PATH_PART, SHED_PATH_PREFIX.length);
+}
+
+/** The metrics' operation of a refused key request, from its method. */
+function keyOperationOf(request: IncomingMessage): Operation {
+  return request.method === 'GET' ? 'get' : request.method === 'PUT' ? 'put' : request.method === 'DELETE' ? 'delete' : 'other';
 }
 
 /** Fastify's own errors become catalogue codes; anything unknown is INTERNAL (and logged). */

@@ -23,7 +23,7 @@ import { CoordinationError, type Coordinator } from '../cluster/coordinator';
 import { MembershipError, type Membership } from '../cluster/membership';
 import { PeerCallError } from '../transport/peerClient';
 import { DynamoError, type ErrorCode } from './errors';
-import { translateStorageErrors, type GetOptions, type KeyValueService, type WriteOptions } from './keyValueService';
+import { translateStorageError, type GetOptions, type KeyValueService, type WriteOptions } from './keyValueService';
 
 export interface QuorumDefaults {
   readonly r: QuorumSpec;
@@ -59,13 +59,18 @@ export class ClusterKeyValueService implements KeyValueService {
     private readonly quorumFailed: (operation: 'get' | 'put' | 'delete') => void = () => undefined,
   ) {}
 
-  /** Runs a coordinator call, translating its errors and counting the quorum failures among them. */
+  /**
+   * Runs a coordinator call, translating its errors and counting the quorum failures among them.
+   * One async frame: this wraps every client request, and each frame is a promise and a
+   * microtask turn more per request.
+   */
   private async coordinated<T>(operation: 'get' | 'put' | 'delete', call: () => Promise<T>): Promise<T> {
     try {
-      return await translateClusterErrors(call);
+      return await call();
     } catch (error) {
-      if (error instanceof DynamoError && error.code === 'QUORUM_UNAVAILABLE') this.quorumFailed(operation);
-      throw error;
+      const translated = translateClusterError(translateStorageError(error));
+      if (translated instanceof DynamoError && translated.code === 'QUORUM_UNAVAILABLE') this.quorumFailed(operation);
+      throw translated;
     }
   }
 
@@ -169,9 +174,9 @@ const PEER_CODES_KEPT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['MEMBERSHIP_
 /** Storage errors as in translateStorageErrors, plus quorum, membership and peer failures. */
 export async function translateClusterErrors<T>(operation: () => Promise<T>): Promise<T> {
   try {
-    return await translateStorageErrors(operation);
+    return await operation();
   } catch (error) {
-    throw translateClusterError(error);
+    throw translateClusterError(translateStorageError(error));
   }
 }
 

@@ -8,7 +8,7 @@ import pino from 'pino';
 import { buildTestApp, buildTestCluster, TEST_PARTITION_COUNT, type TestApp, type TestCluster } from '../../../test/support/testApp';
 import { NodeMetrics } from '../metrics';
 import { buildApp } from './app';
-import { registerClusterRoutes } from './clusterRoutes';
+import { RING_VERSION_HEADER, registerClusterRoutes } from './clusterRoutes';
 import { DynamoError, ERROR_CATALOGUE, type ErrorCode } from './errors';
 
 const opened: { close(): Promise<void> }[] = [];
@@ -197,6 +197,24 @@ describe('separate nodes joined through the API', () => {
     const versions = await Promise.all(c.nodes.map(async (node) => (await send(node, 'GET', '/v1/ring')).json().version));
     expect(new Set(versions).size).toBe(1);
     expect((await send(t2, 'GET', '/v1/ring')).json().activeMembers).toBe(3);
+  });
+
+  test('every answer names the ring version the node holds (X-Dynamo-Ring-Version), key answers and errors included; a join raises it', async () => {
+    const c = track(await buildTestCluster({ nodes: 2, joined: false }));
+    const [t1, t2] = c.nodes as [TestApp, TestApp];
+    const versionOf = async (node: TestApp) => String((await send(node, 'GET', '/v1/ring')).json().version);
+    const put = await t1.app.fastify.inject({ method: 'PUT', url: '/v1/buckets/b/keys/k', payload: 'v', headers: { 'content-type': 'text/plain' } });
+    const before = await versionOf(t1);
+    expect([put.statusCode, put.headers[RING_VERSION_HEADER]]).toEqual([204, before]);
+    const missing = await send(t1, 'GET', '/v1/buckets/b/keys/absent');
+    expect([missing.statusCode, missing.headers[RING_VERSION_HEADER]]).toEqual([404, before]);
+    expect((await send(t2, 'POST', '/v1/admin/join', { seed: t1.peerAddress })).statusCode).toBe(200);
+    await c.advance(3000);
+    const after = await versionOf(t1);
+    expect(Number(after)).toBeGreaterThan(Number(before));
+    const read = await send(t1, 'GET', '/v1/buckets/b/keys/k');
+    expect([read.statusCode, read.headers[RING_VERSION_HEADER]]).toEqual([200, after]);
+    expect((await send(t2, 'GET', '/v1/buckets/b/keys/k')).headers[RING_VERSION_HEADER]).toBe(await versionOf(t2));
   });
 
   test('a full http URL is accepted as a seed', async () => {

@@ -38,6 +38,13 @@ export interface ClusterRouteDeps {
   readonly guards?: readonly onRequestHookHandler[];
 }
 
+/**
+ * Every answer of the client port names the ring version this node holds. A partition-aware
+ * client compares it with the ring it routes by and fetches GET /v1/ring when it is behind, so
+ * it learns of membership changes without polling.
+ */
+export const RING_VERSION_HEADER = 'x-dynamo-ring-version';
+
 /** Longest seed address accepted; a host name is at most 253 characters, plus scheme and port. */
 const SEED_CHARS_MAX = 1024;
 const BUCKET_PROPERTIES = ['r', 'w', 'dw', 'conflictMode'] as const;
@@ -141,6 +148,16 @@ function propsView(ring: RingState, bucket: string) {
 export function registerClusterRoutes(app: FastifyInstance, deps: ClusterRouteDeps): PathMethods[] {
   const { membership } = deps;
   const onRequest = [...(deps.guards ?? [])];
+
+  // An app-wide hook (registered on the root instance, so it covers the key routes too). The
+  // header text is cached per ring version: this runs on every request.
+  let announced = { version: -1, text: '' };
+  app.addHook('onRequest', (_request, reply, done) => {
+    const version = membership.ring().version;
+    if (version !== announced.version) announced = { version, text: String(version) };
+    reply.header(RING_VERSION_HEADER, announced.text);
+    done();
+  });
 
   /**
    * The pending membership change: who joins or leaves, the partitions whose owners change (with

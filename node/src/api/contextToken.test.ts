@@ -79,3 +79,24 @@ test('a correctly signed payload that core cannot decode is still CONTEXT_INVALI
 test('secrets shorter than 16 bytes are refused at construction', () => {
   expect(() => new ContextCodec('short')).toThrow(RangeError);
 });
+
+test('remembered tokens: the same vector gives the same token, and a token verifies to a frozen copy that later changes do not reach', () => {
+  const fresh = new ContextCodec(SECRET);
+  const vector: Record<string, number> = { n1: 4, n2: 9 };
+  const token = fresh.encode(vector);
+  expect(fresh.encode({ n2: 9, n1: 4 })).toBe(token);
+  vector.n1 = 5;
+  const decoded = fresh.decode(token);
+  expect(decoded).toEqual({ n1: 4, n2: 9 });
+  expect(Object.isFrozen(decoded)).toBe(true);
+  // A codec that never issued it verifies it by its MAC, to the same vector.
+  expect(new ContextCodec(SECRET).decode(token)).toEqual({ n1: 4, n2: 9 });
+});
+
+test('a refused token is refused every time: only tokens that verified are remembered', () => {
+  const token = codec.encode({ n1: 1 });
+  const forged = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`;
+  expectInvalid(forged);
+  expectInvalid(forged);
+  expect(codec.decode(token)).toEqual({ n1: 1 });
+});

@@ -48,8 +48,13 @@ export async function translateStorageErrors<T>(operation: () => Promise<T>): Pr
   try {
     return await operation();
   } catch (error) {
-    if (error instanceof OverloadedError) throw new DynamoError('OVERLOADED', 'Too many writes are waiting on this key.');
-    if (error instanceof CorruptObjectError) throw new DynamoError('STORAGE_CORRUPT');
-    throw error;
+    throw translateStorageError(error);
   }
+}
+
+/** The catalogue error for a storage failure, or the error itself when it is not one. */
+export function translateStorageError(error: unknown): unknown {
+  if (error instanceof OverloadedError) return new DynamoError('OVERLOADED', 'Too many writes are waiting on this key.');
+  if (error instanceof CorruptObjectError) return new DynamoError('STORAGE_CORRUPT');
+  return error;
 }

@@ -31,6 +31,8 @@ function errorResponse(description: string, codes: readonly ErrorCode[], headers
 }
 
 const contextHeader = (required: boolean): Json => ({ $ref: required ? '#/components/headers/ContextRequired' : '#/components/headers/ContextOptional' });
+/** Sent on every answer of a cluster node; partition-aware clients refresh their ring when it is newer. */
+const ringVersionHeader: Json = { 'X-Dynamo-Ring-Version': { $ref: '#/components/headers/RingVersion' } };
 const retryAfter: Json = { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } };
 
 const unauthorized = errorResponse(
@@ -68,12 +70,12 @@ const tooLarge = errorResponse('The body is larger than the node accepts (limits
 
 const valueFound: Json = {
   description: 'Exactly one live value: the stored bytes with their Content-Type.',
-  headers: { 'X-Dynamo-Context': contextHeader(true) },
+  headers: { 'X-Dynamo-Context': contextHeader(true), ...ringVersionHeader },
   content: { '*/*': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } },
 };
 const siblingsFound: Json = {
   description: 'Concurrent values (siblings). Resolve them and write back with the context.',
-  headers: { 'X-Dynamo-Context': contextHeader(true) },
+  headers: { 'X-Dynamo-Context': contextHeader(true), ...ringVersionHeader },
   content: { 'application/json': { schema: { $ref: '#/components/schemas/Siblings' } } },
 };
 
@@ -166,6 +168,7 @@ export const openApiDocument = {
           '401': unauthorized,
           '404': errorResponse('The key was never written, or every value was deleted; then X-Dynamo-Context is sent so a later write supersedes the delete.', ['KEY_NOT_FOUND'], {
             'X-Dynamo-Context': contextHeader(false),
+            ...ringVersionHeader,
           }),
           '500': readServerError,
           '503': readUnavailable,
@@ -184,7 +187,7 @@ export const openApiDocument = {
         requestBody: { required: false, content: { '*/*': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } } },
         responses: {
           '200': valueFound,
-          '204': { description: 'Stored. The context covers the new value.', headers: { 'X-Dynamo-Context': contextHeader(true) } },
+          '204': { description: 'Stored. The context covers the new value.', headers: { 'X-Dynamo-Context': contextHeader(true), ...ringVersionHeader } },
           '300': siblingsFound,
           '400': errorResponse('Invalid bucket, key, query parameter, context or Content-Type.', [
             'BUCKET_INVALID',
@@ -206,7 +209,7 @@ export const openApiDocument = {
         summary: 'Delete a key: writes a tombstone that supersedes what the context saw, with the same quorums as a write.',
         parameters: [contextParameter, parameterRef('w'), parameterRef('dw'), parameterRef('pw')],
         responses: {
-          '204': { description: 'Deleted. The context covers the tombstone.', headers: { 'X-Dynamo-Context': contextHeader(true) } },
+          '204': { description: 'Deleted. The context covers the tombstone.', headers: { 'X-Dynamo-Context': contextHeader(true), ...ringVersionHeader } },
           '400': errorResponse('Invalid bucket, key, query parameter or context.', ['BUCKET_INVALID', 'KEY_INVALID', 'PARAMETER_INVALID', 'CONTEXT_INVALID', 'REQUEST_INVALID']),
           '401': unauthorized,
           '403': forbidden,
@@ -248,6 +251,9 @@ export const openApiDocument = {
       get: {
         operationId: 'ring',
         summary: 'The ring as this node sees it: members, ownership and liveness, the owners of every partition, and the pending membership change with its transfers.',
+        description:
+          'Partition-aware clients route by it: a key belongs to partition murmur3_32(be32(len(bucket)) ++ bucket ++ key, seed 0) mod partitionCount (UTF-8 bytes; partitionCount is a power of two), ' +
+          'whose owners are the primary replicas; a request sent to an owner that is up is coordinated there instead of being forwarded.',
         responses: { '200': jsonOk('The ring.', ref('Ring')), ...readAuth },
       },
     },
@@ -369,6 +375,12 @@ export const openApiDocument = {
       ContextRequired: { description: 'Opaque causal context (base64url, MAC-protected).', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' } },
       ContextOptional: { description: 'Opaque causal context (base64url, MAC-protected).', required: false, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' } },
       RetryAfter: { description: 'Seconds to wait before retrying.', required: true, schema: { type: 'string', pattern: '^[0-9]+$' } },
+      RingVersion: {
+        description:
+          'The version of the ring this node holds (as in GET /v1/ring). Sent on every answer of the client port; a partition-aware client that routes by an older ring fetches GET /v1/ring again.',
+        required: false,
+        schema: { type: 'string', pattern: '^[0-9]+$' },
+      },
     },
     responses: {
       MethodNotAllowed: errorResponse('The path exists but does not serve this method.', ['METHOD_NOT_ALLOWED'], {

@@ -30,18 +30,11 @@ import { hintKey } from '../storage/keys';
 import { CorruptObjectError, decodeObject, encodeObject } from '../storage/objectCodec';
 import type { ObjectStore } from '../storage/objectStore';
 import { PeerCallError, type PeerTransport } from '../transport/peerClient';
+import { awaitQuorum, CoordinationError, type OutstandingCall } from './quorumWait';
 import type { Membership } from './membership';
 
-/** A failure the API turns into a catalogue error. */
-export class CoordinationError extends Error {
-  constructor(
-    readonly code: 'QUORUM_UNAVAILABLE' | 'TIMEOUT',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'CoordinationError';
-  }
-}
+// Defined beside the quorum wait that raises it most; callers keep importing it from here.
+export { CoordinationError };
 
 export interface CoordinatorMetrics {
   readRepair(count: number): void;
@@ -82,10 +75,8 @@ export interface GetRequest {
   readonly conflictMode: ConflictMode;
 }
 
-interface Outstanding<T> {
+interface Outstanding<T> extends OutstandingCall<T> {
   readonly target: ReplicaTarget;
-  readonly primary: boolean;
-  readonly promise: Promise<T>;
 }
 
 export class Coordinator {
@@ -164,7 +155,7 @@ export class Coordinator {
     // once they are primaries.
     const incoming = incomingOwners(ring, partition).filter((node) => node !== self && !targets.some((t) => t.node === node) && isUp(node));
     const extra = incoming.map((node) => this.replicateTo({ node }, { partition, bucket: request.bucket, key: request.key, object: encoded, sync }).catch(() => undefined));
-    await this.awaitQuorum<{ durable: boolean }, WriteAck>(outstanding, (done, pending) => writeOutcome(request.write, [...acks, ...done], pending), (result, primary) => ({ durable: result.durable, primary }));
+    await awaitQuorum<{ durable: boolean }, WriteAck>(outstanding, (done, pending) => writeOutcome(request.write, [...acks, ...done], pending), (result, primary) => ({ durable: result.durable, primary }));
     await Promise.all(extra);
     return object;
   }
@@ -185,7 +176,7 @@ export class Coordinator {
       promise: this.readFrom(target.node, partition, request.bucket, request.key),
     }));
     const versionOptions: VersionOptions = { conflictMode: request.conflictMode, maxSiblings: this.options.maxSiblings };
-    const replies = await this.awaitQuorum<ReadReply, ReadReply & { primary: boolean }>(outstanding, (done, pending) => readOutcome(requirement, done, pending), (reply, primary) => ({ ...reply, primary }));
+    const replies = await awaitQuorum<ReadReply, ReadReply & { primary: boolean }>(outstanding, (done, pending) => readOutcome(requirement, done, pending), (reply, primary) => ({ ...reply, primary }));
     const { merged } = resolveRead(replies, versionOptions, this.mergeCounted);
     // Read repair runs after the answer: it waits for the slower replicas too, within the timeout.
     void this.repairAfterRead(outstanding, partition, request, versionOptions, list.primaries);
@@ -316,39 +307,6 @@ export class Coordinator {
       if (error instanceof PeerCallError && error.unreachable) this.membership.recordFailure(node);
       throw error;
     }
-  }
-
-  /**
-   * Waits until the pure outcome function says met or failed. Calls settle by themselves
-   * (each has a timeout), so this loop is bounded by the number of targets.
-   */
-  private async awaitQuorum<T, R>(
-    outstanding: readonly Outstanding<T>[],
-    outcome: (done: R[], pendingPrimaries: boolean[]) => 'pending' | 'met' | 'failed',
-    toDone: (result: T, primary: boolean) => R,
-  ): Promise<R[]> {
-    const done: R[] = [];
-    const pending = new Set(outstanding.map((_, i) => i));
-    const errors: string[] = [];
-    const status = () => outcome(done, [...pending].map((i) => outstanding[i]!.primary));
-    if (status() === 'met') return done;
-    if (status() === 'failed') throw new CoordinationError('QUORUM_UNAVAILABLE', 'not enough replicas are reachable');
-    const wrapped = outstanding.map((o, i) =>
-      o.promise.then(
-        (result) => ({ i, result, error: undefined }),
-        (error: unknown) => ({ i, result: undefined, error }),
-      ),
-    );
-    while (pending.size > 0) {
-      const settled = await Promise.race([...pending].map((i) => wrapped[i]!));
-      pending.delete(settled.i);
-      if (settled.error === undefined) done.push(toDone(settled.result as T, outstanding[settled.i]!.primary));
-      else errors.push(settled.error instanceof Error ? settled.error.message : String(settled.error));
-      const now = status();
-      if (now === 'met') return done;
-      if (now === 'failed') break;
-    }
-    throw new CoordinationError('QUORUM_UNAVAILABLE', `quorum not reached: ${errors.slice(0, 3).join('; ') || 'too few replicas'}`);
   }
 
   /**

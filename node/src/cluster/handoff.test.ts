@@ -4,10 +4,13 @@
  * stream throttled so the writes land in the middle of the transfers. Anti-entropy is off, so
  * only the handoff stream and the writes to incoming owners can place the data.
  */
+import { EMPTY_OBJECT, update } from '../core/dvv';
 import { partitionOf } from '../core/partition';
 import { waitingTransfers } from '../core/transition';
 import { allHintsRange, partitionDataRange } from '../storage/keys';
+import type { HandoffBatchRequest, HandoffStatusResponse } from '../transport/handoffMessages';
 import { MemoryCluster, type SimNode } from './memoryCluster';
+import { buildPeerHandlers } from './peerHandlers';
 
 const Q = 16;
 const N = 3;
@@ -198,5 +201,96 @@ describe('handoff and corrupt stored objects', () => {
       const read = await cluster.node('n2').coordinator.get({ bucket: 'b', key, read: { r: 2, pr: 0 }, consistent: false, conflictMode: 'siblings' });
       expect((read?.siblings ?? []).map((s) => Buffer.from(s.value).toString())).toContain(v);
     }
+  }, 60_000);
+
+  test('a sender first catches up with the other old owners, so the stream carries writes only another owner held', async () => {
+    const cluster = new MemoryCluster({ nodes: 3, partitionCount: Q, replicationFactor: N, seed: 21, handoff: true });
+    await cluster.start();
+    // Each key is written to one owner only (as if the messages to the others were lost), in turn.
+    const keys = Array.from({ length: 120 }, (_, i) => `only${i}`);
+    for (const [i, key] of keys.entries()) {
+      const holder = cluster.nodes[i % 3]!;
+      await holder.store.update(partitionOf('b', key, Q), 'b', key, (current) =>
+        update(current ?? EMPTY_OBJECT, current?.context ?? {}, `${holder.id}.direct`, value(`v-${key}`), { conflictMode: 'siblings', maxSiblings: 100 }).object,
+      );
+    }
+    const n4 = await cluster.addNode('n4');
+    expect(await cluster.untilNoChangePending(60_000)).toBe(true);
+    // Right at the commit, before any old owner dropped (and synced) a partition: what n4 holds came by the stream.
+    const ring = n4.membership.ring();
+    const owned = keys.filter((k) => ring.plan.owners[partitionOf('b', k, Q)]!.includes('n4'));
+    expect(owned.length).toBeGreaterThan(10);
+    const missing: string[] = [];
+    for (const key of owned) if ((await n4.store.read(partitionOf('b', key, Q), 'b', key)) === undefined) missing.push(key);
+    expect(missing).toEqual([]);
+  }, 60_000);
+});
+
+/**
+ * Puts `intercept` in front of a node's handoffBatch handler on the in-memory network; the rest
+ * of its peer handlers stay as the cluster built them.
+ */
+function interceptBatches(cluster: MemoryCluster, node: SimNode, intercept: (request: HandoffBatchRequest, apply: () => Promise<HandoffStatusResponse>) => Promise<HandoffStatusResponse>): void {
+  const handlers = buildPeerHandlers(node.coordinator, node.membership, (bucket) => cluster.conflictModeOf(node, bucket), node.antiEntropy, node.handoff);
+  cluster.network.register(node.peerUrl, { ...handlers, handoffBatch: (request) => intercept(request, () => handlers.handoffBatch(request)) });
+}
+
+const hex = (bytes: Uint8Array | null | undefined) => (bytes === null || bytes === undefined ? '' : Buffer.from(bytes).toString('hex'));
+
+describe('handoff sender pipelining', () => {
+  test('a sender has at most two batches of a transfer unanswered; batches that overtake each other still leave every write in place', async () => {
+    const cluster = new MemoryCluster({ nodes: 3, partitionCount: Q, replicationFactor: N, seed: 29, handoff: true, handoffBatchKeysMax: 10 });
+    await cluster.start();
+    const acked: Acked = new Map();
+    for (let i = 0; i < 300; i++) await write(cluster.nodes[i % 3]!, acked, `k${i}`, `v0-${i}`);
+    const n4 = await cluster.addNode('n4');
+    // Every other batch is held up for a few event-loop turns, so the one sent after it lands first.
+    const inFlight = new Map<string, number>();
+    const applied = new Map<string, Set<string>>();
+    let inFlightMax = 0;
+    let overtaken = 0;
+    let calls = 0;
+    interceptBatches(cluster, n4, async (request, apply) => {
+      const id = request.transferId;
+      inFlight.set(id, (inFlight.get(id) ?? 0) + 1);
+      inFlightMax = Math.max(inFlightMax, inFlight.get(id)!);
+      try {
+        for (let turn = 0; turn < (calls++ % 2 === 0 ? 8 : 1); turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+        const done = applied.get(id) ?? new Set<string>();
+        applied.set(id, done);
+        if (request.entries.length > 0 && request.after !== null && request.after !== undefined && !done.has(hex(request.after))) overtaken++;
+        const reply = await apply();
+        done.add(hex(request.cursor));
+        return reply;
+      } finally {
+        inFlight.set(id, inFlight.get(id)! - 1);
+      }
+    });
+    await writeThroughChange(cluster, acked, 'grow');
+    expect(await cluster.untilNoChangePending(120_000)).toBe(true);
+    await cluster.advance(10_000);
+    expect({ inFlightMax, overtook: overtaken > 0 }).toEqual({ inFlightMax: 2, overtook: true });
+    expect(await problems(cluster, acked)).toEqual([]);
+  }, 60_000);
+
+  test('a receiver that answers with retryAfterMs gets that pause before the next batch of the transfer', async () => {
+    const cluster = new MemoryCluster({ nodes: 3, partitionCount: Q, replicationFactor: N, seed: 31, handoff: true, handoffBatchKeysMax: 5 });
+    await cluster.start();
+    const acked: Acked = new Map();
+    for (let i = 0; i < 300; i++) await write(cluster.nodes[i % 3]!, acked, `k${i}`, `v0-${i}`);
+    const n4 = await cluster.addNode('n4');
+    const sentAtMs = new Map<string, number[]>();
+    interceptBatches(cluster, n4, async (request, apply) => {
+      sentAtMs.set(request.transferId, [...(sentAtMs.get(request.transferId) ?? []), cluster.runtime.nowMs()]);
+      return { ...(await apply()), retryAfterMs: 3000 };
+    });
+    expect(await cluster.untilNoChangePending(600_000)).toBe(true);
+    await cluster.advance(10_000);
+    // The next batch may leave before the answer (two in flight), the one after it only once the
+    // pause after that answer is over; answers come back at once here (no virtual time passes).
+    const gapsMs = [...sentAtMs.values()].flatMap((times) => times.slice(2).map((t, i) => t - times[i]!));
+    expect(gapsMs.length).toBeGreaterThan(5);
+    expect(Math.min(...gapsMs)).toBeGreaterThanOrEqual(3000);
+    expect(await problems(cluster, acked)).toEqual([]);
   }, 60_000);
 });

@@ -4,31 +4,36 @@
  *
  * Sender: for each waiting transfer whose `from` is this node (at most `concurrencyMax` at a
  * time), ask the receiver where it stands (handoffStatus), then scan the partition range from
- * there in batches. Each batch carries the objects as stored, a crc32 over them and the raw key
- * of its last entry (the cursor). Between batches the sender sleeps long enough to stay under
- * `bytesPerSecondMax`. When the scan finds nothing more it tells the claimant (handoffDone).
+ * there in batches. Each batch carries the objects as stored, a crc32 over them, the raw key of
+ * its last entry (the cursor) and the cursor it continues from. One batch goes out while the
+ * receiver still applies the previous one (never more), so neither side waits for the other.
+ * Sends are paced to stay under `bytesPerSecondMax`, and a receiver that answers with
+ * retryAfterMs gets that pause too. When the scan finds nothing more, a closing empty batch has
+ * the receiver confirm and sync every batch, and the sender tells the claimant (handoffDone).
  *
- * Receiver: checks that its ring knows the transfer (so a stale node never takes data it would
- * then drop), verifies the checksum, merges every object and only then persists the cursor.
- * A crash of either side therefore resumes from the last applied batch; re-sent objects merge
- * idempotently, so nothing is lost or duplicated.
+ * Receiver (handoffReceiver.ts): checks that its ring knows the transfer (so a stale node never
+ * takes data it would then drop) and the checksum, applies the objects and only then advances
+ * the cursor, over unbroken chains of applied batches only. A crash of either side therefore
+ * resumes from the last applied batch; re-sent objects merge idempotently, so nothing is lost or
+ * duplicated.
  *
- * Cleanup: a partition this node neither owns in the committed plan nor is receiving, and for
- * which it holds no hints, is deleted in one range delete, after a grace period that lets
- * coordinators still on the old ring finish, and after an anti-entropy exchange with each of its
- * owners found nothing left to repair (so a write only this old owner got reaches them first).
+ * Cleanup (handoffCleanup.ts): a partition this node neither owns in the committed plan nor is
+ * receiving, and for which it holds no hints, is deleted in one range delete, after a grace
+ * period and after an anti-entropy exchange with each of its owners found nothing to repair.
  */
-import { crc32 } from 'node:zlib';
 import type { RingState, Transfer } from '../core/ring';
-import { mayDropPartition, waitingTransfers } from '../core/transition';
+import { waitingTransfers } from '../core/transition';
 import type { ConflictMode } from '../core/version';
 import type { StorageEngine } from '../storage/engine';
-import { decodeDataKey, hintRangeForTargetPartition, metaKey, partitionDataRange } from '../storage/keys';
-import { hasValidChecksum } from '../storage/objectCodec';
+import { partitionDataRange } from '../storage/keys';
+import type { ObjectStore } from '../storage/objectStore';
 import type { PeerTransport } from '../transport/peerClient';
-import type { HandoffBatchRequest, HandoffStatusResponse } from '../transport/peerMessages';
+import { HANDOFF_RETRY_AFTER_MS_MAX, type HandoffBatchRequest, type HandoffStatusResponse } from '../transport/handoffMessages';
 import type { Coordinator } from './coordinator';
 import { ALWAYS_ADMIT, type BackgroundAdmission } from './backgroundBudget';
+import { Unconfirmed, checksumOf, drain, readBatch } from './handoffBatches';
+import { PartitionDropper } from './handoffCleanup';
+import { DEFAULT_RECEIVER_OPTIONS, HandoffReceiver, cursorKey, type HandoffReceiverOptions } from './handoffReceiver';
 import { MembershipError, type Membership } from './membership';
 import { every, type Runtime } from './runtime';
 import type { TreeStore } from './treeStore';
@@ -52,6 +57,25 @@ export interface HandoffOptions {
    * Absent: drop without it.
    */
   readonly syncBeforeDrop?: (partition: number, owners: readonly string[]) => Promise<boolean>;
+  /**
+   * Brings this node's copy up to date with one other owner of the partition (an anti-entropy
+   * exchange) before it streams the partition: the receiver then gets every write any reachable
+   * old owner holds, not only those this sender happened to get (a sender that was down missed
+   * some, and the new owners would have served reads without them). False or a failure: go on
+   * anyway; what the sender lacks still reaches the new owners through hints, repair and the
+   * other owners' sync before they drop the partition. Absent: stream without it.
+   */
+  readonly syncBeforeStream?: (partition: number, owner: string) => Promise<boolean>;
+  /**
+   * The node's object store: received objects for keys without a local copy are then written as
+   * received, a chunk at a time (one multi-get, one batch), instead of merged one by one through
+   * the coordinator. Absent: the slower per-key path (same result).
+   */
+  readonly store?: ObjectStore;
+  /** Overrides of the receiver's chunking and load signal (DEFAULT_RECEIVER_OPTIONS). */
+  readonly receiver?: Partial<Omit<HandoffReceiverOptions, 'store'>>;
+  /** Batches a sender has unanswered per transfer: 2 (default) sends the next while the receiver applies one. */
+  readonly batchesInFlightMax?: 1 | 2;
 }
 
 export interface HandoffMetrics {
@@ -85,19 +109,18 @@ export interface HandoffPeer {
   handoffStatus(request: { transferId: string }): Promise<HandoffStatusResponse>;
 }
 
-const cursorKey = (transferId: string) => metaKey(`handoff/${transferId}`);
-/** Framing counted per streamed entry on top of its bytes (msgpack map and field names). */
-const ENTRY_OVERHEAD_BYTES = 32;
-
 export class Handoff implements HandoffPeer {
   private stopLoop: () => void = () => undefined;
   private stopped = false;
+  /** Between start() and stop(): only then do ring changes start senders. */
+  private started = false;
   private readonly progress = new Map<string, Progress>();
   private readonly sending = new Set<string>();
   private readonly workers = new Set<Promise<void>>();
   /** Transfers that failed in this round of workers; retried from the next tick. */
   private readonly failed = new Set<string>();
-  private readonly droppableSinceMs = new Map<number, number>();
+  private readonly receiver: HandoffReceiver;
+  private readonly dropper: PartitionDropper;
 
   constructor(
     private readonly engine: StorageEngine,
@@ -116,15 +139,23 @@ export class Handoff implements HandoffPeer {
      * delivery and the tombstone reaper do before they drop copies).
      */
     private readonly onLocalCopiesDropped: () => void = () => undefined,
-  ) {}
+  ) {
+    this.receiver = new HandoffReceiver(engine, coordinator, runtime, conflictModeOf, { ...DEFAULT_RECEIVER_OPTIONS, ...options.receiver, ...(options.store === undefined ? {} : { store: options.store }) });
+    this.dropper = new PartitionDropper(engine, trees, membership, runtime, options, onError, onLocalCopiesDropped);
+    // A sender starts as soon as its ring shows a new change, not at its next tick (up to
+    // intervalMs later, which was most of a small join's time).
+    membership.onRingChange(() => this.startWorkers());
+  }
 
   start(): void {
     this.stopped = false;
+    this.started = true;
     this.stopLoop = every(this.runtime, this.options.intervalMs, () => this.tick(), (e) => this.onError('handoff', e));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.started = false;
     this.stopLoop();
     await Promise.allSettled([...this.workers]);
   }
@@ -160,8 +191,7 @@ export class Handoff implements HandoffPeer {
   // ---- receiver ----
 
   async handoffStatus(request: { transferId: string }): Promise<HandoffStatusResponse> {
-    const cursor = await this.engine.get(cursorKey(request.transferId));
-    return { cursor: cursor ?? null };
+    return this.receiver.status(request.transferId);
   }
 
   async handoffBatch(request: HandoffBatchRequest): Promise<HandoffStatusResponse> {
@@ -173,15 +203,11 @@ export class Handoff implements HandoffPeer {
     if (checksumOf(request.entries) !== request.checksum) {
       throw new MembershipError('PARAMETER_INVALID', `handoff batch of ${request.transferId} fails its checksum`);
     }
-    // The entries are distinct keys, so they are applied together: their writes land in the same
-    // event-loop turns and storage commits them as a few group batches instead of one each.
-    await Promise.all(request.entries.map((entry) => this.coordinator.applyReplica(request.partition, entry.bucket, entry.key, entry.object, false, undefined, this.conflictModeOf(entry.bucket))));
-    // The cursor is written after the objects, so it never claims a batch that was not applied.
-    await this.engine.put(cursorKey(request.transferId), request.cursor, { sync: true });
+    const reply = await this.receiver.receive(request);
     const p = this.progressOf(transfer, 'receiving', request.keysTotal ?? 0);
     p.keysDone += request.entries.length;
     p.bytesDone += request.entries.reduce((sum, e) => sum + e.object.length, 0);
-    return { cursor: request.cursor };
+    return reply;
   }
 
   // ---- sender ----
@@ -189,11 +215,16 @@ export class Handoff implements HandoffPeer {
   private async tick(): Promise<void> {
     const ring = this.membership.ring();
     this.metrics.handoffPending(waitingTransfers(ring).length);
-    while (!this.stopped && this.workers.size < this.options.concurrencyMax && this.nextTransfer() !== undefined) {
+    this.startWorkers();
+    await this.cleanup(ring);
+  }
+
+  /** Starts workers for waiting transfers, up to concurrencyMax; the workers end when none is left. */
+  private startWorkers(): void {
+    while (this.started && !this.stopped && this.workers.size < this.options.concurrencyMax && this.nextTransfer() !== undefined) {
       const worker = this.work().finally(() => this.workers.delete(worker));
       this.workers.add(worker);
     }
-    await this.cleanup(ring);
   }
 
   /** A waiting transfer this node sends that no worker has taken, to a receiver that is up. */
@@ -231,53 +262,91 @@ export class Handoff implements HandoffPeer {
     const receiver = this.membership.member(transfer.to);
     if (receiver === undefined) return;
     const call = <M extends 'handoffStatus' | 'handoffBatch'>(method: M, body: Parameters<HandoffPeer[M]>[0]) => this.transport.call(receiver.peerUrl, method, body as never, this.options.timeoutMs);
+    await this.syncBeforeStreaming(transfer);
     const status = await call('handoffStatus', { transferId: transfer.id });
-    let after = status.cursor ?? undefined;
-    const range = partitionDataRange(transfer.partition);
-    const progress = this.progressOf(transfer, 'sending', await this.engine.count(range));
-    // Writes during the stream also reach the receiver directly, so the scan only has to reach
-    // the end of the range once; the bound guards against a range that keeps growing.
-    const batchesMax = Math.ceil(progress.keysTotal / this.options.batchKeysMax) * 4 + 100;
-    for (let batchNo = 0; batchNo < batchesMax; batchNo++) {
-      if (this.stopped || !this.stillWaiting(transfer.id)) return;
-      const entries: { bucket: string; key: string; object: Uint8Array }[] = [];
-      let bytes = 0;
-      let cursor: Uint8Array | undefined;
-      const gte = after === undefined ? range.gte : successor(after);
-      for await (const [rawKey, value] of this.engine.scan({ gte, lt: range.lt, limit: this.options.batchKeysMax })) {
-        const { bucket, key } = decodeDataKey(rawKey);
-        cursor = rawKey;
-        // A corrupt copy is not sent (the receiver would refuse the whole batch, for ever): the
-        // new owner gets the key from another replica through anti-entropy, as for a lost copy.
-        if (!hasValidChecksum(value)) {
-          this.onError('handoff', new Error(`skipped a corrupt stored object of ${bucket}/${key} in partition ${transfer.partition}`));
-          continue;
+    // The cursor of the last batch sent: the next scan starts after it.
+    let sent = status.cursor;
+    const progress = this.progressOf(transfer, 'sending', await this.engine.count(partitionDataRange(transfer.partition)));
+    // Workers share the node's rate, so each is paced as if it had only its share of it.
+    const pace = { nextSendMs: this.runtime.nowMs(), msPerByte: (1000 * this.options.concurrencyMax) / this.options.bytesPerSecondMax };
+    const inFlightMax = this.options.batchesInFlightMax ?? 2;
+    const inFlight: Promise<void>[] = [];
+    const unconfirmed = new Unconfirmed();
+    const confirm = (answer: HandoffStatusResponse): void => {
+      for (const confirmed of unconfirmed.coveredBy(answer.cursor)) {
+        progress.keysDone += confirmed.keys;
+        progress.bytesDone += confirmed.bytes;
+        this.metrics.handoffKeys(confirmed.keys);
+        this.metrics.handoffBytes(confirmed.bytes);
+      }
+    };
+    try {
+      // Writes during the stream also reach the receiver directly, so the scan only has to reach
+      // the end of the range once; the bound guards against a range that keeps growing.
+      const batchesMax = Math.ceil(progress.keysTotal / this.options.batchKeysMax) * 4 + 100;
+      for (let batchNo = 0; batchNo < batchesMax; batchNo++) {
+        if (this.stopped || !this.stillWaiting(transfer.id)) return;
+        const batch = await readBatch(this.engine, transfer.partition, sent, this.options, (bucket, key) => this.onError('handoff', new Error(`skipped a corrupt stored object of ${bucket}/${key} in partition ${transfer.partition}`)));
+        if (batch === undefined) {
+          await drain(inFlight, 0);
+          // The closing batch (no entries, after = cursor) has the receiver check that every batch
+          // up to the last cursor was applied and sync it. It is tiny, but still waits out a pause
+          // the receiver asked for.
+          await this.sleep(pace.nextSendMs - this.runtime.nowMs());
+          if (sent !== null) confirm(await call('handoffBatch', { transferId: transfer.id, partition: transfer.partition, entries: [], checksum: 0, cursor: sent, after: sent }));
+          await this.finish(transfer);
+          return;
         }
-        entries.push({ bucket, key, object: value });
-        // Names count too: with long keys and small values they are most of the message.
-        bytes += value.length + bucket.length + key.length + ENTRY_OVERHEAD_BYTES;
-        if (bytes >= this.options.batchBytesMax) break;
+        // The background budget is asked once a batch is read (no iterator open while it waits)
+        // and before it is sent; finishing an empty transfer costs nothing worth holding back.
+        await (this.options.budget ?? ALWAYS_ADMIT).admit('handoff');
+        await this.sleep(pace.nextSendMs - this.runtime.nowMs());
+        if (this.stopped || !this.stillWaiting(transfer.id)) return;
+        const request: HandoffBatchRequest = { transferId: transfer.id, partition: transfer.partition, entries: batch.entries, checksum: checksumOf(batch.entries), cursor: batch.cursor, keysTotal: progress.keysTotal, after: sent };
+        pace.nextSendMs = Math.max(pace.nextSendMs, this.runtime.nowMs()) + batch.bytes * pace.msPerByte;
+        unconfirmed.add({ keys: batch.entries.length, bytes: batch.bytes, cursor: batch.cursor });
+        const reply = call('handoffBatch', request).then((answer) => {
+          confirm(answer);
+          // A busy receiver asks for a pause before the next batch.
+          const waitMs = Math.min(answer.retryAfterMs ?? 0, HANDOFF_RETRY_AFTER_MS_MAX);
+          pace.nextSendMs = Math.max(pace.nextSendMs, this.runtime.nowMs() + waitMs);
+        });
+        // Handled when awaited below; this keeps a failure meanwhile from counting as unhandled.
+        reply.catch(() => undefined);
+        inFlight.push(reply);
+        sent = batch.cursor;
+        // At most inFlightMax batches unanswered: the next one is read while these travel.
+        await drain(inFlight, inFlightMax - 1);
       }
-      if (cursor === undefined) {
-        const ring = await this.membership.handleHandoffDone(transfer.id);
-        this.metrics.handoffPending(waitingTransfers(ring).length);
-        // The claimant may not know the change yet (it just took over from a leaver): retry later.
-        if (waitingTransfers(ring).some((t) => t.id === transfer.id)) throw new Error(`the claimant has not recorded ${transfer.id} yet`);
-        return;
+    } finally {
+      await Promise.allSettled(inFlight);
+    }
+  }
+
+  /** The end of a transfer, once the closing batch was confirmed: the claimant records it done. */
+  private async finish(transfer: Transfer): Promise<void> {
+    const ring = await this.membership.handleHandoffDone(transfer.id);
+    this.metrics.handoffPending(waitingTransfers(ring).length);
+    // The claimant may not know the change yet (it just took over from a leaver): retry later.
+    if (waitingTransfers(ring).some((t) => t.id === transfer.id)) throw new Error(`the claimant has not recorded ${transfer.id} yet`);
+  }
+
+  /**
+   * See HandoffOptions.syncBeforeStream: with EVERY other old owner that is up, each on its own
+   * (a key may sit on any one of them only); a failure only goes to onError.
+   */
+  private async syncBeforeStreaming(transfer: Transfer): Promise<void> {
+    const sync = this.options.syncBeforeStream;
+    if (sync === undefined) return;
+    const self = this.membership.selfId;
+    const owners = (this.membership.ring().plan.owners[transfer.partition] ?? []).filter((id) => id !== self && id !== transfer.to && this.membership.isUp(id));
+    for (const owner of owners) {
+      if (this.stopped) return;
+      try {
+        await sync(transfer.partition, owner);
+      } catch (error) {
+        this.onError(`sync of partition ${transfer.partition} with ${owner} before streaming it`, error);
       }
-      // The background budget is asked once a batch is read (no iterator open while it waits)
-      // and before it is sent; finishing an empty transfer costs nothing worth holding back.
-      await (this.options.budget ?? ALWAYS_ADMIT).admit('handoff');
-      if (this.stopped || !this.stillWaiting(transfer.id)) return;
-      const checksum = checksumOf(entries);
-      const reply = await call('handoffBatch', { transferId: transfer.id, partition: transfer.partition, entries, checksum, cursor, keysTotal: progress.keysTotal });
-      after = reply.cursor ?? cursor;
-      progress.keysDone += entries.length;
-      progress.bytesDone += bytes;
-      this.metrics.handoffKeys(entries.length);
-      this.metrics.handoffBytes(bytes);
-      // Workers share the node's budget, so each sleeps as if it had only its share of the rate.
-      await this.sleep(((bytes * this.options.concurrencyMax) / this.options.bytesPerSecondMax) * 1000);
     }
   }
 
@@ -291,84 +360,22 @@ export class Handoff implements HandoffPeer {
     return p;
   }
 
+  /** Waits for the pace; less than a millisecond is not worth a timer (the debt stays in the pace and is paid later). */
   private sleep(delayMs: number): Promise<void> {
-    return delayMs <= 0 ? Promise.resolve() : new Promise((resolve) => this.runtime.schedule(resolve, delayMs));
+    return delayMs < 1 ? Promise.resolve() : new Promise((resolve) => this.runtime.schedule(resolve, delayMs));
   }
 
   // ---- cleanup ----
 
   private async cleanup(ring: RingState): Promise<void> {
-    const self = this.membership.selfId;
-    const now = this.runtime.nowMs();
     // Progress and cursors of transfers that are no longer pending are finished business.
     const pendingIds = new Set((ring.pending?.transfers ?? []).map((t) => t.id));
+    this.receiver.forgetExcept(pendingIds);
     for (const id of [...this.progress.keys()]) {
       if (pendingIds.has(id)) continue;
       this.progress.delete(id);
       await this.engine.del(cursorKey(id));
     }
-    for (let partition = 0; partition < ring.partitionCount; partition++) {
-      if (this.stopped) return;
-      if (!mayDropPartition(ring, self, partition)) {
-        this.droppableSinceMs.delete(partition);
-        continue;
-      }
-      const since = this.droppableSinceMs.get(partition) ?? now;
-      this.droppableSinceMs.set(partition, since);
-      if (now - since < this.options.dropGraceMs) continue;
-      if (!(await this.holdsData(partition)) || (await this.holdsHints(ring, partition))) continue;
-      // A write during the change may have reached this old owner but not a new one (its extra
-      // copy failed, or the coordinator judged the receiver down, after the stream had passed the
-      // key): the new owners get whatever this copy has that they lack before it goes.
-      const owners = (this.membership.ring().plan.owners[partition] ?? []).filter((id) => id !== self);
-      if (!(await this.syncedBeforeDrop(partition, owners))) continue;
-      // The ring may have moved on while this round awaited storage (a change that brings the
-      // partition back, or an aborted one): decide on the ring of now, just before deleting.
-      if (!mayDropPartition(this.membership.ring(), self, partition)) continue;
-      this.onLocalCopiesDropped();
-      await this.engine.deleteRange(partitionDataRange(partition));
-      this.trees.forget(partition);
-    }
+    await this.dropper.dropUnowned(ring, () => this.stopped);
   }
-
-  /** Whether the owners are in step with this copy; a failed exchange means not yet (next tick retries). */
-  private async syncedBeforeDrop(partition: number, owners: readonly string[]): Promise<boolean> {
-    if (this.options.syncBeforeDrop === undefined) return true;
-    try {
-      return await this.options.syncBeforeDrop(partition, owners);
-    } catch (error) {
-      this.onError(`sync of partition ${partition} before dropping it`, error);
-      return false;
-    }
-  }
-
-  private async holdsData(partition: number): Promise<boolean> {
-    for await (const _ of this.engine.scan({ ...partitionDataRange(partition), limit: 1 })) return true;
-    return false;
-  }
-
-  /** Hinted copies live in the partition's data range; they stay until delivered. */
-  private async holdsHints(ring: RingState, partition: number): Promise<boolean> {
-    for (const member of ring.members) {
-      for await (const _ of this.engine.scan({ ...hintRangeForTargetPartition(member.id, partition), limit: 1 })) return true;
-    }
-    return false;
-  }
-}
-
-/**
- * crc32 of the entries' objects concatenated in order, computed piece by piece: the same value
- * as over one concatenated buffer, without copying a whole batch (a profile showed the copy).
- */
-function checksumOf(entries: readonly { readonly object: Uint8Array }[]): number {
-  let crc = 0;
-  for (const entry of entries) crc = crc32(entry.object, crc);
-  return crc;
-}
-
-/** The smallest key after `key`: resume a scan just past the last key sent. */
-function successor(key: Uint8Array): Uint8Array {
-  const next = new Uint8Array(key.length + 1);
-  next.set(key);
-  return next;
 }

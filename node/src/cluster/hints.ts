@@ -15,7 +15,7 @@
  * the key from the other replicas by read repair or anti-entropy. Otherwise one bad record would
  * stop every later hint for that target.
  */
-import { partitionOf, preferenceList } from '../core/partition';
+import { preferenceList } from '../core/partition';
 import { activeMembers } from '../core/ring';
 import type { StorageEngine } from '../storage/engine';
 import { decodeHintKey, hintRangeForTarget } from '../storage/keys';
@@ -105,17 +105,24 @@ export class HintDeliverer {
   }
 
   /**
-   * Delivers up to `limit` hints of `target`: to its `peerUrl`, or, for a target that left (no
-   * peerUrl), to every current primary of each key other than this node, all of which must be up.
+   * Delivers up to `limit` hints of `target`: to its `peerUrl` while it owns the key's partition
+   * (or will, once the pending change commits); otherwise (it left, or a change moved the
+   * partition away from it while the hint waited) to every current primary of the key other than
+   * this node, all of which must be up. A hint delivered to a former owner would reach the new
+   * owners only when that node syncs before dropping the partition; until then reads would miss
+   * an acknowledged write (found by the simulator with joins, seed 1697).
    */
   private async deliverBatch(target: string, peerUrl: string | undefined, limit: number): Promise<number> {
     const ring = this.membership.ring();
     const members = activeMembers(ring).map((m) => m.id);
-    const destinations = (partition: number, bucket: string, key: string): string[] => {
-      if (peerUrl !== undefined) return [peerUrl];
-      const primaries = preferenceList(ring.plan, partitionOf(bucket, key, ring.partitionCount), members).primaries.filter((id) => id !== this.membership.selfId);
+    const ownsNowOrSoon = (id: string, partition: number) =>
+      preferenceList(ring.plan, partition, members).primaries.includes(id) || (ring.pending?.plan.owners[partition]?.includes(id) ?? false);
+    const destinations = (partition: number): string[] => {
+      if (peerUrl !== undefined && ownsNowOrSoon(target, partition)) return [peerUrl];
+      const primaries = preferenceList(ring.plan, partition, members).primaries.filter((id) => id !== this.membership.selfId);
       const down = primaries.filter((id) => !this.membership.isUp(id));
-      if (down.length > 0) throw new Error(`the current owners ${down.join(', ')} of a hint for ${target}, which left, are down`);
+      const why = peerUrl === undefined ? 'which left' : `which no longer owns partition ${partition}`;
+      if (down.length > 0) throw new Error(`the current owners ${down.join(', ')} of a hint for ${target}, ${why}, are down`);
       return primaries.map((id) => ring.members.find((m) => m.id === id)!.peerUrl);
     };
     let delivered = 0;
@@ -127,16 +134,14 @@ export class HintDeliverer {
       const object = await this.readHinted(hint.partition, hint.bucket, hint.key);
       if (object !== undefined) {
         const encoded = encodeObject(object);
-        for (const url of destinations(hint.partition, hint.bucket, hint.key)) {
+        for (const url of destinations(hint.partition)) {
           await this.transport.call(url, 'replicate', { partition: hint.partition, bucket: hint.bucket, key: hint.key, object: encoded, sync: true }, this.options.timeoutMs);
         }
       }
       // A node keeps its copy when it owns the key now or will own it once the pending change
       // commits: a joining node that stood in for a down primary is also the key's new owner,
       // and dropping its copy there would leave the new owners one copy short.
-      const self = this.membership.selfId;
-      const owned =
-        preferenceList(ring.plan, hint.partition, members).primaries.includes(self) || (ring.pending?.plan.owners[hint.partition]?.includes(self) ?? false);
+      const owned = ownsNowOrSoon(this.membership.selfId, hint.partition);
       // Dots must never repeat. Once this node forgot its copy of a key it may later coordinate
       // a write for that key again, so it takes a new actor id BEFORE the copy can go: a write
       // that slips in between (a delivery later in this batch awaits the network, and a put

@@ -220,6 +220,8 @@ export class Membership {
     if (activeMembers(this.current).length > 1) throw new MembershipError('MEMBERSHIP_CONFLICT', `${this.selfId} is already in a cluster; leave it first`);
     const request = { member: this.options.self, partitionCount: this.options.partitionCount, replicationFactor: this.options.replicationFactor };
     const ring = await this.whileChangePending(async () => (await this.transport.call(seedPeerUrl, 'join', request, this.options.peerTimeoutMs)).ring, wait);
+    // The seed answered with this node's own cluster: the seed is this node, or one it already joined.
+    if (ring.clusterId === this.current.clusterId) throw new MembershipError('MEMBERSHIP_CONFLICT', `${this.selfId} is already a member of the seed's cluster`);
     if (ring.partitionCount !== this.options.partitionCount || ring.replicationFactor !== this.options.replicationFactor) {
       throw new MembershipError('MEMBERSHIP_CONFLICT', `the seed's cluster has Q=${ring.partitionCount} N=${ring.replicationFactor}, this node Q=${this.options.partitionCount} N=${this.options.replicationFactor}`);
     }
@@ -311,7 +313,7 @@ export class Membership {
     return this.serially(async () => {
       const result = change();
       if (result.ok && result.ring === this.current) return this.current;
-      if (!result.ok) throw new MembershipError(result.error === 'ALREADY_MEMBER' || result.error === 'LAST_MEMBER' || result.error === 'CHANGE_PENDING' ? 'MEMBERSHIP_CONFLICT' : 'PARAMETER_INVALID', result.message);
+      if (!result.ok) throw new MembershipError(result.error === 'LAST_MEMBER' || result.error === 'CHANGE_PENDING' ? 'MEMBERSHIP_CONFLICT' : 'PARAMETER_INVALID', result.message);
       await this.adopt(result.ring);
       return this.current;
     });

@@ -48,6 +48,8 @@ export interface MemoryClusterOptions {
   readonly hintDelivery?: boolean;
   /** true: joins and leaves stream partitions before the plan changes (cluster/handoff.ts). */
   readonly handoff?: boolean;
+  /** false: a sender streams without first syncing with the other old owners (tests of the other paths). */
+  readonly syncBeforeStream?: boolean;
   /** Handoff throttle; small values keep a transfer in flight across many clock steps. */
   readonly handoffBytesPerSecondMax?: number;
   readonly handoffBatchKeysMax?: number;
@@ -194,6 +196,10 @@ export class MemoryCluster {
         concurrencyMax: 2,
         timeoutMs: 500,
         dropGraceMs: 3000,
+        // As production wires them (cluster/assembly.ts).
+        syncBeforeDrop: (partition, owners) => antiEntropy.syncPartition(partition, owners),
+        store,
+        ...(this.options.syncBeforeStream === false ? {} : { syncBeforeStream: (partition: number, owner: string) => antiEntropy.syncPartition(partition, [owner]) }),
       },
       (bucket) => this.conflictModeOf(node, bucket),
       onError,

@@ -24,18 +24,35 @@ const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
 export function encodeContext(vector: VersionVector): Uint8Array {
-  const nodes = Object.keys(vector).sort();
+  const nodes = Object.keys(vector);
+  // Vectors have a few entries; the sort is only needed when there are several.
+  if (nodes.length > 1) nodes.sort();
   const bytes: number[] = [CONTEXT_FORMAT_VERSION];
   writeVarint(bytes, nodes.length);
   for (const node of nodes) {
-    const id = utf8Encoder.encode(node);
-    if (id.length === 0 || id.length > NODE_ID_BYTES_MAX) throw new RangeError(`node id length ${id.length} out of range`);
     if (node === '__proto__') throw new RangeError('reserved node id');
-    writeVarint(bytes, id.length);
-    for (const b of id) bytes.push(b);
+    writeNodeId(bytes, node);
     writeVarint(bytes, vector[node]!);
   }
   return Uint8Array.from(bytes);
+}
+
+/**
+ * [varint length][UTF-8] of a node id. Ids are nearly always ASCII, whose UTF-8 bytes are the
+ * character codes: writing them directly saves a TextEncoder call per id on every request.
+ */
+function writeNodeId(out: number[], node: string): void {
+  let ascii = node.length > 0 && node.length <= NODE_ID_BYTES_MAX;
+  for (let i = 0; ascii && i < node.length; i++) ascii = node.charCodeAt(i) < 0x80;
+  if (ascii) {
+    writeVarint(out, node.length);
+    for (let i = 0; i < node.length; i++) out.push(node.charCodeAt(i));
+    return;
+  }
+  const id = utf8Encoder.encode(node);
+  if (id.length === 0 || id.length > NODE_ID_BYTES_MAX) throw new RangeError(`node id length ${id.length} out of range`);
+  writeVarint(out, id.length);
+  for (const b of id) out.push(b);
 }
 
 export function decodeContext(bytes: Uint8Array): VersionVector {

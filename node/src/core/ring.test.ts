@@ -25,9 +25,15 @@ describe('ring state', () => {
     expect(claimant(ring)).toBe('n2');
   });
 
+  test('the same node joining again gets the ring unchanged (its first answer may have been lost)', () => {
+    const ring = must(addMember(createRing('c1', member('n1'), 16, 3), member('n2')));
+    const again = addMember(ring, member('n2'));
+    expect(again.ok).toBe(true);
+    expect(again.ok && again.ring).toBe(ring);
+  });
+
   test('refusals are explicit', () => {
     const ring = createRing('c1', member('n1'), 16, 3);
-    expect(addMember(ring, member('n1'))).toMatchObject({ ok: false, error: 'ALREADY_MEMBER' });
     expect(removeMember(ring, 'n9')).toMatchObject({ ok: false, error: 'NOT_A_MEMBER' });
     expect(removeMember(ring, 'n1')).toMatchObject({ ok: false, error: 'LAST_MEMBER' });
   });

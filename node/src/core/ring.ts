@@ -88,7 +88,7 @@ export function claimant(ring: RingState): NodeId | undefined {
   return ring.members.find((m) => m.state === 'normal')?.id;
 }
 
-export type RingChangeError = 'ALREADY_MEMBER' | 'NOT_A_MEMBER' | 'LAST_MEMBER' | 'CONFIG_MISMATCH' | 'CHANGE_PENDING';
+export type RingChangeError = 'NOT_A_MEMBER' | 'LAST_MEMBER' | 'CONFIG_MISMATCH' | 'CHANGE_PENDING';
 
 export type RingChange = { ok: true; ring: RingState } | { ok: false; error: RingChangeError; message: string };
 
@@ -99,9 +99,8 @@ export type RingChange = { ok: true; ring: RingState } | { ok: false; error: Rin
 export function addMember(ring: RingState, member: Omit<Member, 'state'>): RingChange {
   const existing = findMember(ring, member.id);
   if (existing && existing.state !== 'left') {
-    if (existing.clientUrl === member.clientUrl && existing.peerUrl === member.peerUrl) {
-      return { ok: false, error: 'ALREADY_MEMBER', message: `${member.id} is already a member` };
-    }
+    // A repeated join of the same node is answered with the ring as it is (see beginJoin).
+    if (existing.clientUrl === member.clientUrl && existing.peerUrl === member.peerUrl) return { ok: true, ring };
     return withMembers(ring, ring.members.map((m) => (m.id === member.id ? { ...m, clientUrl: member.clientUrl, peerUrl: member.peerUrl } : m)), false);
   }
   const others = ring.members.filter((m) => m.id !== member.id);

@@ -41,6 +41,14 @@ function slots(ring: RingState): Set<string> {
 }
 
 describe('membership transitions with handoff', () => {
+  it('a joining node that asks again (its answer was lost) gets the ring unchanged, mid-change too', () => {
+    const joining = must(beginJoin(ringOf(3, 16, 3), member('n9')));
+    const again = beginJoin(joining, member('n9'));
+    expect(again.ok && again.ring).toBe(joining);
+    // Another node still has to wait for the change in progress.
+    expect(beginJoin(joining, member('n8'))).toMatchObject({ ok: false, error: 'CHANGE_PENDING' });
+  });
+
   it('a join keeps the current plan until every transfer is done, then commits with N distinct owners', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 6 }), fc.constantFrom(8, 16, 64), fc.integer({ min: 1, max: 3 }), fc.boolean(), (count, q, n, reverse) => {

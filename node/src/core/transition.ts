@@ -64,9 +64,10 @@ function busy(ring: RingState): RingChange | undefined {
 export function beginJoin(ring: RingState, member: Omit<Member, 'state'>): RingChange {
   const existing = findMember(ring, member.id);
   if (existing && existing.state !== 'left') {
-    if (existing.clientUrl === member.clientUrl && existing.peerUrl === member.peerUrl) {
-      return { ok: false, error: 'ALREADY_MEMBER', message: `${member.id} is already a member` };
-    }
+    // The same node asking again is a join whose answer it never got (a timeout, a crash):
+    // answering with the ring as it is lets it adopt that ring, where a refusal would strand a
+    // member the ring counts on but that never learns it belongs.
+    if (existing.clientUrl === member.clientUrl && existing.peerUrl === member.peerUrl) return { ok: true, ring };
     const members = ring.members.map((m) => (m.id === member.id ? { ...m, clientUrl: member.clientUrl, peerUrl: member.peerUrl } : m));
     return { ok: true, ring: { ...ring, version: ring.version + 1, members } };
   }

@@ -228,6 +228,51 @@ function describeObjectStore(name: string, factory: EngineFactory): void {
       expect(store.lockedKeyCount()).toBe(0);
     });
 
+    test('insertMissing stores keys without a copy as received, in one batch, and hands back keys that have one', async () => {
+      const changes: string[] = [];
+      store.onObjectChanged = (_p, _b, key, before, after) => changes.push(`${key}:${valueOf(before) ?? '-'}->${valueOf(after) ?? '-'}`);
+      await store.update(1, 'b', 'have', () => objectWith('mine'));
+      changes.length = 0;
+      const received = ['new1', 'have', 'new2'].map((key, i) => ({ bucket: 'b', key, encoded: encodeObject(objectWith(`theirs${i}`, 1, 'n2')) }));
+      const batch = jest.spyOn(engine, 'batch');
+      const left = await store.insertMissing(1, received);
+      expect(left).toEqual([received[1]]);
+      expect(batch).toHaveBeenCalledTimes(1);
+      expect(batch.mock.calls[0]![0].map((op) => (op.type === 'put' ? str(op.key.subarray(-4)) : op.type))).toEqual(['new1', 'new2']);
+      expect([...(await engine.get(dataKey(1, 'b', 'new1')))!]).toEqual([...received[0]!.encoded]);
+      expect(valueOf(await store.read(1, 'b', 'have'))).toBe('mine');
+      expect(changes).toEqual(['new1:-->theirs0', 'new2:-->theirs2']);
+      expect(await store.insertMissing(1, [])).toEqual([]);
+      expect(store.lockedKeyCount()).toBe(0);
+    });
+
+    test('insertMissing refuses corrupt received bytes before it writes anything', async () => {
+      const bad = encodeObject(objectWith('x'));
+      bad[bad.length - 1] = bad[bad.length - 1]! ^ 0xff;
+      const received = [{ bucket: 'b', key: 'good', encoded: encodeObject(objectWith('g')) }, { bucket: 'b', key: 'bad', encoded: bad }];
+      await expect(store.insertMissing(1, received)).rejects.toThrow(CorruptObjectError);
+      expect(await engine.count(partitionDataRange(1))).toBe(0);
+      expect(store.lockedKeyCount()).toBe(0);
+    });
+
+    test('insertMissing never waits for a lock: a key an update holds is handed back, and an update that comes later waits for the insert', async () => {
+      // An update holds "busy" from the moment it is called until its write is done.
+      const holding = store.update(1, 'b', 'busy', () => objectWith('client'));
+      const received = ['busy', 'free'].map((key) => ({ bucket: 'b', key, encoded: encodeObject(objectWith(`received-${key}`, 1, 'n2')) }));
+      const inserting = store.insertMissing(1, received);
+      // Called while the insert holds "free": this update must see the received object.
+      const seen: (VersionedObject | undefined)[] = [];
+      const later = store.update(1, 'b', 'free', (current) => {
+        seen.push(current);
+        return current;
+      });
+      expect(await inserting).toEqual([received[0]]);
+      await Promise.all([holding, later]);
+      expect(valueOf(await store.read(1, 'b', 'busy'))).toBe('client');
+      expect(seen.map(valueOf)).toEqual(['received-free']);
+      expect(store.lockedKeyCount()).toBe(0);
+    });
+
     test('close waits for an admitted update, closes the engine and refuses later updates', async () => {
       const pending = store.update(1, 'b', 'k', increment);
       const closing = store.close();

@@ -16,19 +16,14 @@
 import { compareBytes, equalBytes, keySuccessor } from './bytes';
 import { StorageClosedError, type BatchOperation, type StorageEngine } from './engine';
 import { allHintsRange, dataKey, decodeDataKey, decodeHintKey, hintKey, hintRangeForTarget, partitionDataRange } from './keys';
+import { KeyLocks, lockIdOf } from './keyLocks';
 import { CorruptObjectError, decodeObject, encodeObject } from './objectCodec';
 import type { VersionedObject } from '../core/version';
 
+export { OverloadedError } from './keyLocks';
+
 /** More hint targets than this are not searched for other hints; the local copy is then kept. */
 const HINT_TARGETS_SEARCHED_MAX = 1024;
-
-/** Too many updates are already waiting for the same key. */
-export class OverloadedError extends Error {
-  constructor(readonly waitersMax: number) {
-    super(`more than ${waitersMax} updates are waiting for the same key`);
-    this.name = 'OverloadedError';
-  }
-}
 
 export interface ObjectStoreOptions {
   /** Updates allowed to wait for one key's lock; one more is refused with OverloadedError. */
@@ -69,6 +64,13 @@ export interface CorruptObjectEvent {
    * has, and a new dot must never reuse one of them.
    */
   readonly replaced: boolean;
+}
+
+/** An object received whole from another replica, as its encoded bytes (e.g. a handoff batch entry). */
+export interface ReceivedObject {
+  readonly bucket: string;
+  readonly key: string;
+  readonly encoded: Uint8Array;
 }
 
 export interface StoredObject {
@@ -120,7 +122,7 @@ export class ObjectStore {
    */
   async update(partition: number, bucket: string, key: string, mutate: Mutation, options: UpdateOptions = {}): Promise<VersionedObject | undefined> {
     const rawKey = dataKey(partition, bucket, key);
-    return this.withKeyLock(rawKey, async () => {
+    return this.withKeyLock(lockIdOf(partition, bucket, key), async () => {
       const bytes = await this.engine.get(rawKey);
       let current: VersionedObject | undefined;
       try {
@@ -135,6 +137,51 @@ export class ObjectStore {
       this.onObjectChanged?.(partition, bucket, key, current, next);
       return next;
     });
+  }
+
+  /**
+   * Stores received objects of `partition` for the keys this store holds no copy of, with one
+   * multi-get and one batch, writing the received bytes as they are: with no copy there is
+   * nothing to merge, and decoding, merging and re-encoding every object one key at a time was
+   * most of a handoff receiver's work. Resolves to the objects it left alone, in input order: a
+   * key with a stored copy (even a corrupt one) or whose lock someone holds right now. The caller
+   * merges those through update(), which waits for the lock.
+   *
+   * Every object is decoded first (format, checksum, invariants): the change observer needs the
+   * object, and bytes that fail make the whole call throw CorruptObjectError before anything is
+   * written. Locks are only taken when free (never awaited while others are held), so this call
+   * cannot deadlock with another one or with update(), and it never overtakes an update in
+   * progress: a client write either ran before (the key then has a copy and is left to the
+   * merge) or waits for this batch and then reads what it stored.
+   */
+  async insertMissing(partition: number, objects: readonly ReceivedObject[], options: { readonly sync?: boolean } = {}): Promise<ReceivedObject[]> {
+    this.assertOpen();
+    const rawKeys = objects.map((o) => dataKey(partition, o.bucket, o.key));
+    const decoded = objects.map((o, i) => decodeStored(o.encoded, rawKeys[i]!));
+    const lockIds: (string | undefined)[] = objects.map((o) => {
+      const id = lockIdOf(partition, o.bucket, o.key);
+      return this.locks.tryAcquire(id) ? id : undefined;
+    });
+    const taken = objects.flatMap((_, i) => (lockIds[i] === undefined ? [] : [i]));
+    const written = new Set<number>();
+    this.operationsInFlight++;
+    try {
+      const current = taken.length === 0 ? [] : await this.engine.getMany(taken.map((i) => rawKeys[i]!));
+      const operations: BatchOperation[] = [];
+      taken.forEach((i, n) => {
+        if (current[n] !== undefined) return;
+        operations.push({ type: 'put', key: rawKeys[i]!, value: objects[i]!.encoded });
+        written.add(i);
+      });
+      if (operations.length > 0) await this.engine.batch(operations, { sync: options.sync === true });
+      // Observers are told while the locks are still held, as update() does.
+      for (const i of written) this.onObjectChanged?.(partition, objects[i]!.bucket, objects[i]!.key, undefined, decoded[i]);
+    } finally {
+      for (const id of lockIds) if (id !== undefined) this.locks.release(id);
+      this.operationsInFlight--;
+      this.notifyIfDrained();
+    }
+    return objects.filter((_, i) => !written.has(i));
   }
 
   /**
@@ -164,7 +211,7 @@ export class ObjectStore {
   async removeHint(target: string, partition: number, bucket: string, key: string, stamp: Uint8Array, dropLocalCopy: boolean): Promise<boolean> {
     const rawKey = dataKey(partition, bucket, key);
     // The data key's lock: updates write hints for this key under it too.
-    return this.withKeyLock(rawKey, async () => {
+    return this.withKeyLock(lockIdOf(partition, bucket, key), async () => {
       const rawHint = hintKey(target, partition, bucket, key);
       const current = await this.engine.get(rawHint);
       if (current === undefined || !equalBytes(current, stamp)) return false;
@@ -188,7 +235,7 @@ export class ObjectStore {
    */
   async removeIf(partition: number, bucket: string, key: string, approve: (current: VersionedObject) => boolean): Promise<boolean> {
     const rawKey = dataKey(partition, bucket, key);
-    return this.withKeyLock(rawKey, async () => {
+    return this.withKeyLock(lockIdOf(partition, bucket, key), async () => {
       const bytes = await this.engine.get(rawKey);
       if (bytes === undefined) return false;
       const current = decodeStored(bytes, rawKey);
@@ -218,9 +265,8 @@ export class ObjectStore {
     await this.engine.close();
   }
 
-  private async withKeyLock<T>(rawKey: Uint8Array, work: () => Promise<T>): Promise<T> {
+  private async withKeyLock<T>(id: string, work: () => Promise<T>): Promise<T> {
     this.assertOpen();
-    const id = Buffer.from(rawKey.buffer, rawKey.byteOffset, rawKey.byteLength).toString('latin1');
     await this.locks.acquire(id);
     this.operationsInFlight++;
     try {
@@ -228,8 +274,12 @@ export class ObjectStore {
     } finally {
       this.locks.release(id);
       this.operationsInFlight--;
-      if (this.operationsInFlight === 0 && this.locks.size === 0) this.drained?.();
+      this.notifyIfDrained();
     }
+  }
+
+  private notifyIfDrained(): void {
+    if (this.operationsInFlight === 0 && this.locks.size === 0) this.drained?.();
   }
 
   /**
@@ -325,36 +375,5 @@ function decodeStored(bytes: Uint8Array, rawKey: Uint8Array): VersionedObject {
   } catch (error) {
     if (!(error instanceof CorruptObjectError)) throw error;
     throw new CorruptObjectError(`${error.reason} (key ${Buffer.from(rawKey).toString('hex')})`);
-  }
-}
-
-/**
- * One FIFO queue of waiters per key. The holder hands the lock straight to the next waiter, and
- * the entry disappears when nobody holds or waits, so the map stays as small as the contention.
- */
-class KeyLocks {
-  private readonly queues = new Map<string, (() => void)[]>();
-
-  constructor(private readonly waitersMax: number) {}
-
-  get size(): number {
-    return this.queues.size;
-  }
-
-  async acquire(id: string): Promise<void> {
-    const waiters = this.queues.get(id);
-    if (waiters === undefined) {
-      this.queues.set(id, []);
-      return;
-    }
-    if (waiters.length >= this.waitersMax) throw new OverloadedError(this.waitersMax);
-    await new Promise<void>((resolve) => waiters.push(resolve));
-  }
-
-  release(id: string): void {
-    const waiters = this.queues.get(id);
-    const next = waiters?.shift();
-    if (next === undefined) this.queues.delete(id);
-    else next();
   }
 }

@@ -16,12 +16,25 @@ export interface HandoffBatchRequest {
   readonly cursor: Uint8Array;
   /** The sender's count of the partition's keys when it began, so the receiver can show progress. */
   readonly keysTotal?: number;
+  /**
+   * The cursor this batch continues from (null: the start of the range). With it the sender may
+   * send a batch before the previous one is answered: the receiver advances its cursor only over
+   * an unbroken chain of applied batches, whatever order they arrive in. A batch with no entries
+   * and after = cursor asks the receiver to confirm that chain up to `cursor` and make it durable.
+   * Absent (older senders): the receiver takes `cursor` as is once the entries are applied.
+   */
+  readonly after?: Uint8Array | null;
 }
 
 /** The receiver's persisted progress: the cursor of the last batch it applied (null: none yet). */
 export interface HandoffStatusResponse {
   readonly cursor: Uint8Array | null;
+  /** The receiver is busy: the sender waits this long before its next batch (absent or 0: no wait). */
+  readonly retryAfterMs?: number;
 }
+
+/** The longest wait a receiver may ask of a sender between two batches. */
+export const HANDOFF_RETRY_AFTER_MS_MAX = 10_000;
 
 export const HANDOFF_ENTRIES_PER_BATCH_MAX = 10_000;
 
@@ -63,11 +76,13 @@ export function decodeHandoffBatch(v: unknown): HandoffBatchRequest {
     checksum: int(f, 'checksum', 0, 0xffff_ffff),
     cursor: bytes(f, 'cursor'),
     ...(f.keysTotal === undefined ? {} : { keysTotal: int(f, 'keysTotal', 0, Number.MAX_SAFE_INTEGER) }),
+    ...(f.after === undefined ? {} : { after: f.after === null ? null : bytes(f, 'after') }),
   };
 }
 
 export function decodeHandoffStatus(v: unknown): HandoffStatusResponse {
   const f = record(v, 'handoff status');
-  return { cursor: f.cursor === null || f.cursor === undefined ? null : bytes(f, 'cursor') };
+  const cursor = f.cursor === null || f.cursor === undefined ? null : bytes(f, 'cursor');
+  return f.retryAfterMs === undefined ? { cursor } : { cursor, retryAfterMs: int(f, 'retryAfterMs', 0, HANDOFF_RETRY_AFTER_MS_MAX) };
 }
 

@@ -6,6 +6,7 @@
 import { Pool } from 'undici';
 import {
   BATCHED_METHODS,
+  BATCH_BYTES_MAX,
   BATCH_CALLS_MAX,
   PEER_CONTENT_TYPE,
   decodeBatchResponse,
@@ -53,26 +54,36 @@ export interface PeerClientOptions {
 }
 
 export const DEFAULT_PEER_CLIENT_OPTIONS: PeerClientOptions = { connectionsPerPeer: 16, inFlightPerPeerMax: 2048, poolsMax: 1024 };
+/** Framing of one batched call beyond its object bytes (method, partition, bucket, key, flags). */
+const CALL_OVERHEAD_BYTES = 64;
 
 interface PendingCall {
   readonly method: PeerMethod;
   readonly request: unknown;
-  readonly timeoutMs: number;
+  /** performance.now() by which the call must have its answer: its timeout counts from the call, queueing included. */
+  readonly deadlineMs: number;
+  readonly bytes: number;
   readonly resolve: (response: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
 
 interface PeerEntry {
+  readonly url: string;
   readonly pool: Pool;
   inFlight: number;
   /** Batchable calls made in this event-loop turn, sent together when the turn ends. */
   pending: PendingCall[];
+  pendingBytes: number;
 }
 
 /**
  * Replica reads and writes are many and small; one HTTP request per call made the HTTP layers
  * the largest cost of a cluster request. Calls to one peer issued in the same event-loop turn
- * travel as one batch (up to BATCH_CALLS_MAX), and each still gets its own result or error.
+ * travel as one batch, of at most BATCH_CALLS_MAX calls and about BATCH_BYTES_MAX bytes, and each
+ * still gets its own result or error. Under load a turn is long and batches grow by themselves
+ * (7-8 calls per batch at 3 nodes under the cluster benchmark); holding calls back for a longer
+ * window, or until a batch in flight returns, was measured and gained nothing (see
+ * bench/results/cluster-scaling-2026-11-25-routing.md).
  */
 export class HttpPeerTransport implements PeerTransport {
   private readonly pools = new Map<string, PeerEntry>();
@@ -87,13 +98,11 @@ export class HttpPeerTransport implements PeerTransport {
     entry.inFlight++;
     try {
       if (!BATCHED_METHODS.includes(method)) {
-        const decoded = await this.post(entry, peerUrl, method, request, timeoutMs);
+        const decoded = await this.post(entry, method, request, timeoutMs);
         return decodeResponse[method](decoded) as PeerResponse<M>;
       }
       const response = await new Promise<unknown>((resolve, reject) => {
-        entry.pending.push({ method, request, timeoutMs, resolve, reject });
-        if (entry.pending.length === 1) setImmediate(() => this.flush(entry, peerUrl));
-        else if (entry.pending.length >= BATCH_CALLS_MAX) this.flush(entry, peerUrl);
+        this.enqueue(entry, { method, request, deadlineMs: performance.now() + timeoutMs, bytes: estimatedBytes(request), resolve, reject });
       });
       return decodeResponse[method](response) as PeerResponse<M>;
     } finally {
@@ -101,41 +110,62 @@ export class HttpPeerTransport implements PeerTransport {
     }
   }
 
+  private enqueue(entry: PeerEntry, call: PendingCall): void {
+    // A batch stays under the byte bound: what is queued goes first when this call would pass it.
+    if (entry.pending.length > 0 && entry.pendingBytes + call.bytes > BATCH_BYTES_MAX) this.send(entry);
+    entry.pending.push(call);
+    entry.pendingBytes += call.bytes;
+    if (entry.pending.length === 1) setImmediate(() => this.send(entry));
+    else if (entry.pending.length >= BATCH_CALLS_MAX) this.send(entry);
+  }
+
   /** Sends the pending calls: alone as a plain call, or together as one batch. */
-  private flush(entry: PeerEntry, peerUrl: string): void {
+  private send(entry: PeerEntry): void {
     const calls = entry.pending;
     if (calls.length === 0) return;
     entry.pending = [];
-    const timeoutMs = Math.max(...calls.map((c) => c.timeoutMs));
-    if (calls.length === 1) {
-      const only = calls[0]!;
-      this.post(entry, peerUrl, only.method, only.request, only.timeoutMs).then(only.resolve, only.reject);
+    entry.pendingBytes = 0;
+    // The batch's one timer ends with the earliest deadline, so no call waits past its own.
+    let deadlineMs = Number.POSITIVE_INFINITY;
+    for (const call of calls) deadlineMs = Math.min(deadlineMs, call.deadlineMs);
+    const timeoutMs = Math.max(1, Math.ceil(deadlineMs - performance.now()));
+    if (calls.length === 1) void this.sendOne(entry, calls[0]!, timeoutMs);
+    else void this.sendBatch(entry, calls, timeoutMs);
+  }
+
+  private async sendOne(entry: PeerEntry, call: PendingCall, timeoutMs: number): Promise<void> {
+    try {
+      call.resolve(await this.post(entry, call.method, call.request, timeoutMs));
+    } catch (error) {
+      call.reject(error);
+    }
+  }
+
+  private async sendBatch(entry: PeerEntry, calls: readonly PendingCall[], timeoutMs: number): Promise<void> {
+    let decoded: unknown;
+    try {
+      decoded = await this.post(entry, 'batch', { calls: calls.map((c) => ({ method: c.method, request: c.request })) }, timeoutMs);
+    } catch (error) {
+      for (const c of calls) c.reject(error);
       return;
     }
-    const body = { calls: calls.map((c) => ({ method: c.method, request: c.request })) };
-    this.post(entry, peerUrl, 'batch', body, timeoutMs).then(
-      (decoded) => {
-        let results;
-        try {
-          results = decodeBatchResponse(decoded, calls.length);
-        } catch (error) {
-          for (const c of calls) c.reject(new PeerCallError('PEER_MESSAGE_INVALID', (error as Error).message, false));
-          return;
-        }
-        results.forEach((result, i) => {
-          const c = calls[i]!;
-          if (result.ok) c.resolve(result.response);
-          else c.reject(new PeerCallError(result.code, result.message, false));
-        });
-      },
-      (error: unknown) => {
-        for (const c of calls) c.reject(error);
-      },
-    );
+    let results;
+    try {
+      results = decodeBatchResponse(decoded, calls.length);
+    } catch (error) {
+      for (const c of calls) c.reject(new PeerCallError('PEER_MESSAGE_INVALID', (error as Error).message, false));
+      return;
+    }
+    results.forEach((result, i) => {
+      const c = calls[i]!;
+      if (result.ok) c.resolve(result.response);
+      else c.reject(new PeerCallError(result.code, result.message, false));
+    });
   }
 
   /** One HTTP POST to /peer/v1/<path>; resolves to the decoded msgpack body of a 200. */
-  private async post(entry: PeerEntry, peerUrl: string, path: string, request: unknown, timeoutMs: number): Promise<unknown> {
+  private async post(entry: PeerEntry, path: string, request: unknown, timeoutMs: number): Promise<unknown> {
+    const peerUrl = entry.url;
     const headers: Record<string, string> = { 'content-type': PEER_CONTENT_TYPE };
     if (this.options.peerSecret) headers.authorization = `Bearer ${this.options.peerSecret}`;
     // One timer bounds the whole call, queueing in the pool included; it is cleared on completion
@@ -186,7 +216,7 @@ export class HttpPeerTransport implements PeerTransport {
         keepAliveTimeout: 30_000,
         ...(tls?.ca === undefined ? {} : { connect: { ca: tls.ca } }),
       });
-      entry = { pool, inFlight: 0, pending: [] };
+      entry = { url: peerUrl, pool, inFlight: 0, pending: [], pendingBytes: 0 };
       this.pools.set(peerUrl, entry);
     }
     return entry;
@@ -201,4 +231,12 @@ export class HttpPeerTransport implements PeerTransport {
       }
     }
   }
+}
+
+/** What a batched call adds to a batch: its object (a replicate), bucket and key, plus framing. */
+function estimatedBytes(request: unknown): number {
+  const { object, bucket, key } = request as { object?: unknown; bucket?: unknown; key?: unknown };
+  const text = (typeof bucket === 'string' ? bucket.length : 0) + (typeof key === 'string' ? key.length : 0);
+  // UTF-16 length times 3 bounds the UTF-8 bytes.
+  return CALL_OVERHEAD_BYTES + 3 * text + (object instanceof Uint8Array ? object.byteLength : 0);
 }

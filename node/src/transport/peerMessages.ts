@@ -360,6 +360,13 @@ export function decodePeerError(value: unknown): { code: string; message: string
 /** Calls in one batch at most; the client flushes before reaching it. */
 export const BATCH_CALLS_MAX = 256;
 
+/**
+ * Estimated bytes of one batch at most (a call alone may be larger). The peer port accepts the
+ * largest value plus 1 MiB of framing, so a batch of many objects must stay well under that:
+ * several 1 MiB values in one batch would otherwise be refused as a whole (413).
+ */
+export const BATCH_BYTES_MAX = 512 * 1024;
+
 /** Methods worth batching: the per-key traffic of every client request. */
 export const BATCHED_METHODS: readonly PeerMethod[] = ['replicate', 'read'];
 

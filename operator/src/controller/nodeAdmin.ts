@@ -1,6 +1,7 @@
 /**
  * The operator's client of a node's admin API (HTTP on the client port, by pod IP): the ring, the
- * handoff progress, the hint backlog, and the three admission commands init, join and leave.
+ * handoff progress, the hint backlog (with the node's own state), and the three admission
+ * commands init, join and leave.
  * Answers are decoded strictly into the shapes the state machine needs; nothing unchecked escapes.
  */
 import type { MemberState } from '../core/types';
@@ -34,6 +35,12 @@ export interface RingAnswer {
 export interface HandoffAnswer {
   readonly pending: number;
   readonly total: number;
+}
+
+export interface HintsAnswer {
+  readonly backlog: number;
+  /** Undefined when the node does not list itself (not a member yet). */
+  readonly selfState: MemberState | undefined;
 }
 
 export class NodeAdmin {
@@ -85,10 +92,16 @@ export class NodeAdmin {
     return { pending, total: transfers.length };
   }
 
-  async hintBacklog(ip: string): Promise<number> {
+  /** The node's hint backlog, and its own state as it sees itself in its ring. */
+  async hints(ip: string): Promise<HintsAnswer> {
     const answer = await this.call(ip, 'GET', '/v1/members');
-    if (!isRecord(answer) || typeof answer.hintBacklog !== 'number') throw new Error(`GET /v1/members of ${ip}: no hintBacklog`);
-    return answer.hintBacklog;
+    if (!isRecord(answer) || typeof answer.hintBacklog !== 'number' || !Number.isSafeInteger(answer.hintBacklog) || answer.hintBacklog < 0) {
+      throw new Error(`GET /v1/members of ${ip}: no hintBacklog`);
+    }
+    const self = answer.self;
+    const entry = Array.isArray(answer.members) ? answer.members.find((m) => isRecord(m) && m.id === self) : undefined;
+    const selfState = isRecord(entry) ? MEMBER_STATES.find((s) => s === entry.state) : undefined;
+    return { backlog: answer.hintBacklog, selfState };
   }
 
   async init(ip: string): Promise<void> {

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { RING_SETTINGS_ANNOTATION, SECRET_KEYS, names, ordinalOf, selectorLabels } from '../core/names';
 import type { PodView, PvcView, RingView, StatefulSetView } from '../core/observed';
+import type { MemberState } from '../core/types';
 import type { RawObject, KubeClient } from '../kube/client';
 import { resourcePath, withQuery } from '../kube/paths';
 import type { Credentials } from '../core/resources';
@@ -95,18 +96,29 @@ export async function readRing(admin: NodeAdmin, pods: readonly PodView[], log: 
   return undefined;
 }
 
+export interface HintsObserved {
+  readonly backlogs: Record<string, number>;
+  readonly selfStates: Record<string, MemberState>;
+}
+
 /**
- * Hint backlogs of the Ready nodes. A node that does not answer counts as one hint waiting: a
- * rolling update must not go on when it cannot tell that hints were delivered.
+ * Hint backlogs of the Ready nodes, and of `alsoAsk` (the pod a scale-down removes) whether it is
+ * Ready or not: a leaving or left node answers /readyz 503, yet it still holds and delivers hints,
+ * and it must not be removed before they are delivered. A node that does not answer counts as one
+ * hint waiting: no step may go on when it cannot tell that hints were delivered. A pod without an
+ * IP is not asked and is absent from the answer.
  */
-export async function readHints(admin: NodeAdmin, pods: readonly PodView[]): Promise<Record<string, number>> {
+export async function readHints(admin: NodeAdmin, pods: readonly PodView[], alsoAsk?: string): Promise<HintsObserved> {
   const backlogs: Record<string, number> = {};
+  const selfStates: Record<string, MemberState> = {};
   await Promise.all(
     pods
-      .filter((p) => p.ready && !p.terminating && p.ip !== undefined)
+      .filter((p) => p.ip !== undefined && ((p.ready && !p.terminating) || p.name === alsoAsk))
       .map(async (pod) => {
-        backlogs[pod.name] = await admin.hintBacklog(pod.ip as string).catch(() => 1);
+        const answer = await admin.hints(pod.ip as string).catch(() => undefined);
+        backlogs[pod.name] = answer?.backlog ?? 1;
+        if (answer?.selfState !== undefined) selfStates[pod.name] = answer.selfState;
       }),
   );
-  return backlogs;
+  return { backlogs, selfStates };
 }

@@ -93,10 +93,13 @@ export class Reconciler {
     const admin = new NodeAdmin(secret.credentials?.authToken);
     const ring = await readRing(admin, podViews, log);
     const outdated = stsView?.updateRevision !== undefined && podViews.some((p) => p.revision !== undefined && p.revision !== stsView.updateRevision);
-    const hintBacklogs = outdated || previous.operation?.type === 'RollingUpdate' ? await readHints(admin, podViews) : {};
+    // Hints are read after the ring: a node the ring showed `left` and that then reports no hint
+    // and knows it left holds nothing the others lack.
+    const removing = previous.operation?.type === 'ScaleDown' ? previous.operation.pod : undefined;
+    const hints = outdated || previous.operation?.type === 'RollingUpdate' || removing !== undefined ? await readHints(admin, podViews, removing) : { backlogs: {}, selfStates: {} };
     const observed: Observed = {
       nowMs: Date.now(), cluster, spec, previous, secret: secret.state, statefulSet: stsView, pods: podViews,
-      pvcs: await listClaims(client, namespace, name), ring, hintBacklogs,
+      pvcs: await listClaims(client, namespace, name), ring, hintBacklogs: hints.backlogs, selfStates: hints.selfStates,
     };
     const decision = decide(observed);
     const involved = { namespace, name, uid };

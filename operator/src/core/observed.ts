@@ -63,8 +63,18 @@ export interface Observed {
   readonly pvcs: readonly PvcView[];
   /** The ring as a Ready node sees it; undefined when no Ready node answered. */
   readonly ring: RingView | undefined;
-  /** Hints waiting for delivery, per Ready pod that answered. */
+  /**
+   * Hints waiting for delivery, per pod asked: the Ready pods, and the pod a scale-down removes
+   * whether Ready or not (a leaving or left node answers /readyz 503 but still delivers hints).
+   * A pod that was asked and did not answer counts as 1; a pod not asked is absent.
+   */
   readonly hintBacklogs: Readonly<Record<string, number>>;
+  /**
+   * The state each pod that answered for its hints gives for itself (its own view of the ring).
+   * A node that has not yet learned that it left still takes client writes, and may store new
+   * hints, even after the ring source shows it `left`.
+   */
+  readonly selfStates: Readonly<Record<string, MemberState>>;
 }
 
 export type Action =

@@ -5,8 +5,8 @@
  * over, continue from the operation recorded in status.
  *
  * Invariants, as in cass-operator and scylla-operator: one operation at a time; the StatefulSet
- * shrinks only after the ring shows the node `left`; a node counts as added only when it is
- * `normal` and Ready (its partitions have arrived).
+ * shrinks only after the ring shows the node `left` and the node, knowing it left, holds no hint;
+ * a node counts as added only when it is `normal` and Ready (its partitions have arrived).
  */
 import { names } from './names';
 import type { Action, Observed, PodView, RingMemberView } from './observed';
@@ -79,6 +79,23 @@ export class View {
     return `the ring still lists ${name} at ${member.host}; its pod is at ${pod.ip}`;
   }
 
+  /**
+   * Why the node `name`, which the ring shows `left`, may still hold the only copies of some
+   * acknowledged writes, or undefined when its pod may go. A leaving node coordinates client
+   * writes until it learns that it left, storing a hint when a primary is slow or down; the leave
+   * commits when the partitions have streamed, with no regard for those hints. So the pod (and its
+   * volume) may go only once the node itself knows it left (it then refuses writes) and reports
+   * no hint waiting. A node that cannot be read counts as holding some.
+   */
+  hintsHeldBy(name: string): string | undefined {
+    const backlog = this.o.hintBacklogs[name];
+    if (backlog === undefined) return `waiting to read the hint backlog of ${name} (its pod is not running) before removing it`;
+    if (backlog > 0) return `waiting for ${backlog} hints on ${name} to be delivered before removing it`;
+    const own = this.o.selfStates[name];
+    if (own !== 'left') return `waiting for ${name} to learn that it left (it says ${own ?? 'nothing'}; until then it may take writes as hints) before removing it`;
+    return undefined;
+  }
+
   hintBacklog(): number {
     return Object.values(this.o.hintBacklogs).reduce((sum, n) => sum + n, 0);
   }
@@ -145,7 +162,10 @@ export function scaleUpStep(view: View, op: Operation): StepResult {
   return { statefulSetReplicas: replicas, done: { reason: 'Joined', message: `${name} joined the ring and is Ready` } };
 }
 
-/** Removes ordinal k: leave, wait until the ring shows it left, shrink, then apply the claim policy. */
+/**
+ * Removes ordinal k: leave, wait until the ring shows it left and its hints were delivered,
+ * shrink, then apply the claim policy.
+ */
 export function scaleDownStep(view: View, op: Operation): StepResult {
   const { ordinal: k, pod: name } = op;
   const replicas = view.stsReplicas;
@@ -161,7 +181,11 @@ export function scaleDownStep(view: View, op: Operation): StepResult {
     if (member !== undefined && member.state === 'leaving') {
       return { statefulSetReplicas: replicas, step: { name: 'Leaving', message: `${name} is leaving: its partitions are streaming to their new owners${view.transfersMessage()}` }, problem };
     }
-    // The ring shows the node left (or never knew it): its data lives elsewhere now.
+    // The ring shows the node left: its partitions live elsewhere now, but hints it took as a
+    // stand-in (sloppy quorum) did not move with them; it delivers them itself, as a left node.
+    const held = member === undefined ? undefined : view.hintsHeldBy(name);
+    if (held !== undefined) return { statefulSetReplicas: replicas, step: { name: 'WaitHints', message: held }, problem };
+    // Left with nothing held, or the ring never knew it (it took no writes): nothing lives only here.
     return { statefulSetReplicas: k, step: { name: 'Shrink', message: `${name} left the ring; shrinking the StatefulSet to ${k}` }, problem };
   }
   if (view.pod(name) !== undefined) return { statefulSetReplicas: replicas, step: { name: 'WaitPodGone', message: `waiting for pod ${name} to terminate` }, problem };

@@ -35,6 +35,15 @@ export class World {
   /** When false, the ring does not learn a restarted pod's new address (a lagging node). */
   addressesFollow = true;
   hints = 0;
+  /**
+   * Hints a node holds as a stand-in, per pod, reported by that pod itself (also when it is not
+   * Ready, as the adapter asks the pod a scale-down removes). One is delivered per tick while the
+   * pod runs, unless `deliveryStalled` (the key's owner is down).
+   */
+  held = new Map<string, number>();
+  deliveryStalled = false;
+  /** Ticks a node takes to learn that it left after the ring source shows it `left` (gossip). */
+  learnLeftTicks = 0;
   /** Ticks a join or leave streams before it completes. */
   streamTicks = 2;
   decisions: Decision[] = [];
@@ -66,8 +75,30 @@ export class World {
       pods,
       pvcs: [...this.pvcs].map((name) => ({ name, terminating: false })),
       ring: readySource === undefined ? undefined : { source: readySource.name, version: 1, members, transfersPending: moving * 3, transfersTotal: moving * 4 },
-      hintBacklogs: readySource === undefined ? {} : { [readySource.name]: this.hints },
+      ...this.hintsObserved(pods, readySource),
     };
+  }
+
+  /** What the adapter's readHints answers: the Ready pods' backlogs, and the removed pod's. */
+  private hintsObserved(pods: readonly PodView[], readySource: PodView | undefined): Pick<Observed, 'hintBacklogs' | 'selfStates'> {
+    const operation = this.status.operation;
+    const removing = operation?.type === 'ScaleDown' ? operation.pod : undefined;
+    const hintBacklogs: Record<string, number> = {};
+    const selfStates: Record<string, MemberState> = {};
+    for (const pod of pods) {
+      if (pod.ip === undefined || !(pod.ready || pod.name === removing)) continue;
+      hintBacklogs[pod.name] = (this.held.get(pod.name) ?? 0) + (pod.name === readySource?.name ? this.hints : 0);
+      const own = this.selfState(pod.name);
+      if (own !== undefined) selfStates[pod.name] = own;
+    }
+    return { hintBacklogs, selfStates };
+  }
+
+  /** A member's state as the node itself sees it: it learns that it left `learnLeftTicks` late. */
+  selfState(name: string): MemberState | undefined {
+    const member = this.ring.get(name);
+    if (member?.state === 'left' && member.ticks < this.learnLeftTicks) return 'leaving';
+    return member?.state;
   }
 
   ipOf(name: string): string {
@@ -140,6 +171,9 @@ export class World {
       if (member.state === 'leaving' && member.ticks >= this.streamTicks) this.ring.set(id, { ...member, state: 'left', ticks: 0 });
     }
     if (this.hints > 0) this.hints--;
+    for (const [name, count] of this.held) {
+      if (count > 0 && !this.deliveryStalled && this.pods.get(name)?.running === true) this.held.set(name, count - 1);
+    }
   }
 
   /** Steps until nothing is in flight and the cluster is Ready, at most `limit` passes. */
