@@ -314,8 +314,12 @@ test('a config change rolls the pods one at a time, highest ordinal first, each 
   }, 90_000);
   expect(samples.every((s) => s.notReady.length <= 1)).toBe(true);
   expect(restarts).toEqual(['kv-3', 'kv-2', 'kv-1', 'kv-0']);
-  const reasons = (await events()).filter((e) => e.reason === 'PodUpdated').map((e) => e.message.split(' ')[0]);
-  expect(reasons).toEqual(expect.arrayContaining(['kv-3', 'kv-2', 'kv-1', 'kv-0']));
+  // The operator records the last PodUpdated event in the pass after the one that settled the
+  // status, so the events are waited for rather than read once.
+  await wait('a PodUpdated event for every pod', async () => {
+    const reasons = (await events()).filter((e) => e.reason === 'PodUpdated').map((e) => e.message.split(' ')[0]);
+    return ['kv-3', 'kv-2', 'kv-1', 'kv-0'].every((pod) => reasons.includes(pod)) ? true : undefined;
+  }, 30_000);
   await readAllKeys();
 });
 
